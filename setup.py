@@ -1,0 +1,104 @@
+"""Build the Cython kernels, with OpenMP when the compiler supports it.
+
+A small C program using OpenMP is compiled and run first; if that works the
+kernels are built with the flags that made it work, otherwise they are built
+serially (an install never fails for lack of OpenMP).  Set SUS2C_NO_OPENMP=1
+to force a serial build, SUS2C_NATIVE=1 to add -march=native.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+PROBE = r"""
+#include <omp.h>
+#include <stdio.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    printf("%d\n", n);
+    return n > 0 ? 0 : 1;
+}
+"""
+
+CANDIDATE_FLAGS = (
+    (["-fopenmp"], ["-fopenmp"]),  # gcc, clang with libomp installed
+    (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),  # Apple clang + libomp
+    (["/openmp"], []),  # MSVC
+)
+
+
+def _probe_openmp(compiler):
+    """Return (compile_args, link_args) that build and run an OpenMP program, or None."""
+    if os.environ.get("SUS2C_NO_OPENMP", "").strip() not in ("", "0"):
+        print("sus2c: SUS2C_NO_OPENMP set, building serial kernels")
+        return None
+    tmp = tempfile.mkdtemp(prefix="sus2c-omp-")
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as fh:
+            fh.write(PROBE)
+        for cflags, lflags in CANDIDATE_FLAGS:
+            try:
+                objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+                exe = os.path.join(tmp, "probe")
+                compiler.link_executable(objs, exe, extra_postargs=lflags)
+                out = subprocess.run([exe], capture_output=True, timeout=60)
+                if out.returncode == 0:
+                    print(f"sus2c: OpenMP works with {cflags} {lflags}")
+                    return cflags, lflags
+            except Exception:  # noqa: BLE001 - any failure means "try the next flags"
+                continue
+        print("sus2c: WARNING no working OpenMP found, building serial kernels")
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        omp = _probe_openmp(self.compiler)
+        native = os.environ.get("SUS2C_NATIVE", "").strip() not in ("", "0")
+        base = ["/O2"] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        if native and self.compiler.compiler_type != "msvc":
+            base.append("-march=native")
+        for ext in self.extensions:
+            ext.extra_compile_args = base + (omp[0] if omp else [])
+            ext.extra_link_args = omp[1] if omp else []
+            ext.define_macros = list(ext.define_macros or []) + [
+                ("SUS2C_OPENMP", "1" if omp else "0"),
+                ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+            ]
+        super().build_extensions()
+
+
+def _ext(name):
+    return Extension(
+        f"sus2c._kernels.{name}",
+        [f"sus2c/_kernels/{name}.pyx"],
+        include_dirs=[np.get_include()],
+    )
+
+
+extensions = [_ext(n) for n in ("_openmp", "_neighbors", "_engine")]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,1 @@
+"""Compiled kernels (Cython + OpenMP).  Private: use the Python API in sus2c."""

@@ -1,0 +1,124 @@
+"""ASE calculator running a sus2c model through the compiled kernels."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from ase.calculators.calculator import Calculator as _ASECalculator
+from ase.calculators.calculator import PropertyNotImplementedError, all_changes
+
+from ._kernels import _engine, _openmp
+from .model import Model, load
+from .neighbors import NeighborList
+
+
+class CloseContactWarning(UserWarning):
+    """Atoms came closer than the first knot of a term (outside the fitted range)."""
+
+
+def default_threads() -> int:
+    """Threads to use by default: OMP_NUM_THREADS if set, else the cores available."""
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_atoms(atoms, model: Model) -> np.ndarray:
+    """Validate an Atoms object against a model; returns the element index of every atom."""
+    symbols = atoms.get_chemical_symbols()
+    index = {e: i for i, e in enumerate(model.elements)}
+    unknown = sorted(set(symbols) - set(index))
+    if unknown:
+        raise ValueError(
+            f"element(s) {', '.join(unknown)} not in the model (model elements: {', '.join(model.elements)})"
+        )
+    pos = atoms.positions
+    if not np.all(np.isfinite(pos)):
+        bad = np.nonzero(~np.all(np.isfinite(pos), axis=1))[0]
+        raise ValueError(f"atom positions contain NaN or infinity (atoms {bad[:10].tolist()})")
+    cell = atoms.cell.array
+    if not np.all(np.isfinite(cell)):
+        raise ValueError("the cell contains NaN or infinity")
+    return np.ascontiguousarray([index[s] for s in symbols], dtype=np.int32)
+
+
+class Calculator(_ASECalculator):
+    """sus2c potential as an ASE calculator.
+
+    Parameters
+    ----------
+    model : Model or path to a model file
+    threads : OpenMP threads (default: OMP_NUM_THREADS, else all cores available)
+    skin : neighbour-list skin in Å; the list is reused while no atom moved
+        more than skin/2 and the cell is unchanged (results stay exact).
+
+    After a calculation ``n_close_atoms`` holds how many atoms had a bond
+    shorter than a term's first knot (a regime the model was not fitted in);
+    the first time that happens a :class:`CloseContactWarning` is issued.
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
+    nolabel = True
+
+    def __init__(self, model, threads=None, skin=0.3, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model if isinstance(model, Model) else load(model)
+        self.threads = default_threads() if threads is None else int(threads)
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self._tables = self.model.compiled()
+        self._nl = NeighborList(self._tables.max_cutoff, skin=skin)
+        self._e1 = np.array([self.model.one_body[e] for e in self.model.elements])
+        self.n_close_atoms = 0
+        self._warned = False
+
+    @property
+    def openmp(self) -> bool:
+        return _openmp.openmp_enabled()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        types = check_atoms(atoms, self.model)
+        pbc = atoms.pbc
+        want_stress = "stress" in properties or "stresses" in properties
+        if want_stress and not pbc.all():
+            raise PropertyNotImplementedError(
+                "stress is only defined for cells periodic in all three directions "
+                f"(pbc={pbc.tolist()}); ask for energy and forces only"
+            )
+        per_atom = "energies" in properties or "stresses" in properties
+        pos = np.ascontiguousarray(atoms.positions, dtype=float)
+        offsets, index, shifts = self._nl.update(pos, atoms.cell.array, pbc, self.threads)
+        out = _engine.compute(self._tables, pos, types, offsets, index, shifts, per_atom, self.threads)
+        if out["coincident"] is not None:
+            i, j = out["coincident"]
+            what = "an atom and its own periodic image are" if i == j else f"atoms {i} and {j} are"
+            raise ValueError(f"{what} at the same position: the energy is undefined")
+        e1 = self._e1[types]
+        energy = out["energy"] + float(e1.sum())
+        self.n_close_atoms = int(out["below"].sum())
+        if self.n_close_atoms and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{self.n_close_atoms} atom(s) are closer than the first knot of a term, "
+                "outside the range the model covers; energies there come from a smooth "
+                "repulsive continuation, not from data (calc.n_close_atoms tracks this)",
+                CloseContactWarning,
+                stacklevel=2,
+            )
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["forces"] = out["forces"]
+        if per_atom:
+            self.results["energies"] = out["energies"] + e1
+        if pbc.all():
+            volume = atoms.get_volume()
+            self.results["stress"] = out["virial"] / volume
+            if per_atom:
+                self.results["stresses"] = out["virials"] / volume

@@ -1,0 +1,108 @@
+"""Neighbour lists: periodic images laid out explicitly, then a compiled cell-list search.
+
+:func:`neighbor_list` returns a full list (every pair both ways) in CSR form
+with Cartesian image shifts, so that the bond vector of entry e of atom i is
+``positions[index[e]] + shifts[e] - positions[i]``.  :class:`NeighborList`
+keeps such a list built with a skin and reuses it while no atom has moved more
+than half the skin and the cell, periodicity and atom count are unchanged.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._kernels import _neighbors
+
+
+def _effective_cell(cell, pbc):
+    """Cell whose periodic rows are the real ones and whose other rows complete a basis."""
+    cell = np.array(cell, dtype=float)
+    pbc = np.asarray(pbc, dtype=bool)
+    periodic = [k for k in range(3) if pbc[k]]
+    if periodic:
+        sub = cell[periodic]
+        if np.linalg.matrix_rank(sub, tol=1e-10 * max(1.0, np.abs(sub).max())) < len(periodic):
+            raise ValueError(
+                "the cell is singular along its periodic directions "
+                f"(pbc={pbc.tolist()}, cell={cell.tolist()}): set a proper cell or switch pbc off"
+            )
+        vol_scale = np.abs(sub).max()
+    eff = cell.copy()
+    # complete the basis with unit vectors orthogonal to the periodic rows
+    basis = [cell[k] for k in periodic]
+    for k in range(3):
+        if pbc[k]:
+            continue
+        for trial in np.eye(3):
+            v = trial.copy()
+            for b in basis:
+                v -= (v @ b) / (b @ b) * b
+            if np.linalg.norm(v) > 1e-6:
+                v /= np.linalg.norm(v)
+                basis.append(v)
+                eff[k] = v
+                break
+    if periodic and abs(np.linalg.det(eff)) < 1e-12 * vol_scale ** len(periodic):
+        raise ValueError(f"the cell is singular (cell={cell.tolist()}, pbc={pbc.tolist()})")
+    return eff
+
+
+def neighbor_list(positions, cell, pbc, cutoff, threads=1):
+    """Full neighbour list within ``cutoff``: (offsets, index, shifts)."""
+    pos = np.ascontiguousarray(positions, dtype=float)
+    n = len(pos)
+    pbc = np.asarray(pbc, dtype=bool)
+    if n == 0:
+        return np.zeros(1, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros((0, 3))
+    if pbc.any():
+        eff = _effective_cell(cell, pbc)
+        inv = np.linalg.inv(eff)
+        frac = pos @ inv
+        wrap = np.where(pbc, -np.floor(frac), 0.0)
+        frac_w = frac + wrap
+        # planes of a periodic direction are 1/|b_k| apart (b_k: reciprocal rows)
+        recip = np.linalg.norm(inv, axis=0)
+        reach = np.where(pbc, cutoff * recip, 0.0)
+        nimg = np.where(pbc, np.ceil(reach).astype(int), 0)
+        rng = [np.arange(-m, m + 1) for m in nimg]
+        images = np.stack(np.meshgrid(*rng, indexing="ij"), axis=-1).reshape(-1, 3)
+        images = images[np.argsort(np.abs(images).sum(axis=1), kind="stable")]  # (0,0,0) first
+        s = frac_w[None, :, :] + images[:, None, :]  # (n_img, n, 3)
+        keep = np.all((s >= -reach - 1e-12) & (s < 1.0 + reach + 1e-12) | ~pbc, axis=2)
+        keep[0, :] = True  # home atoms
+        img_idx, atom_idx = np.nonzero(keep)
+        shift_frac = wrap[atom_idx] + images[img_idx]
+        shifts_pt = shift_frac @ eff
+        points = np.ascontiguousarray(pos[atom_idx] + shifts_pt)
+    else:
+        atom_idx = np.arange(n)
+        shifts_pt = np.zeros((n, 3))
+        points = pos
+    offsets, idx = _neighbors.neighbor_list(points, n, float(cutoff), int(threads))
+    centre = np.repeat(np.arange(n), np.diff(offsets))
+    shifts = np.ascontiguousarray(shifts_pt[idx] - shifts_pt[centre])
+    return offsets, np.ascontiguousarray(atom_idx[idx], dtype=np.intp), shifts
+
+
+class NeighborList:
+    """A neighbour list with a skin, rebuilt only when it may have gone stale."""
+
+    def __init__(self, cutoff, skin=0.3):
+        self.cutoff = float(cutoff)
+        self.skin = float(skin)
+        self.nbuilds = 0
+        self._key = None
+
+    def update(self, positions, cell, pbc, threads=1):
+        pos = np.asarray(positions, dtype=float)
+        key = (len(pos), np.asarray(cell, dtype=float).tobytes(), tuple(bool(b) for b in pbc))
+        if self._key == key and self.skin > 0:
+            disp = pos - self._positions
+            if len(pos) == 0 or np.max(np.einsum("ij,ij->i", disp, disp)) < (0.5 * self.skin) ** 2:
+                return self.offsets, self.index, self.shifts
+        self.offsets, self.index, self.shifts = neighbor_list(
+            pos, cell, pbc, self.cutoff + self.skin, threads
+        )
+        self._positions = pos.copy()
+        self._key = key
+        self.nbuilds += 1
+        return self.offsets, self.index, self.shifts

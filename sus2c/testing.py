@@ -1,0 +1,126 @@
+"""Helpers for tests and benchmarks: random models and structures."""
+from __future__ import annotations
+
+import numpy as np
+
+from .model import Model, Scaling, Spline1D, Spline3D
+from . import bspline
+
+
+def _trimmed(rng, shape, scale):
+    c = rng.uniform(-scale, scale, size=shape)
+    t = bspline.TRIM
+    if c.ndim == 1:
+        c[-t:] = 0
+    else:
+        c[-t:, :, :] = 0
+        c[:, -t:, :] = 0
+        c[:, :, -t:] = 0
+    return c
+
+
+def _sym(c):
+    return 0.5 * (c + c.transpose(1, 0, 2))
+
+
+def random_model(
+    elements=("Mo",),
+    two_body="specific",
+    three_body=None,
+    seed=0,
+    rc2=5.0,
+    rc3=4.0,
+    r_min=1.5,
+    intervals2=12,
+    intervals3=(5, 5, 8),
+    scaling_mode="pair",
+) -> Model:
+    """A model with random (smooth, trimmed) coefficients.
+
+    ``two_body`` / ``three_body``: None, "specific", "universal" or "both".
+    The 2-body part gets a repulsive wall at short range so that MD with it
+    is stable.  Cutoffs of the specific parts vary a little per pair so that
+    the kernels see unequal knots.
+    """
+    rng = np.random.default_rng(seed)
+    elements = list(elements)
+    pairs = [(a, b) for i, a in enumerate(elements) for b in elements[i:]]
+    pair_specific, triplet_specific = {}, {}
+    pair_universal = triplet_universal = scaling = None
+    if two_body in ("specific", "both"):
+        for k, (a, b) in enumerate(pairs):
+            hi = rc2 - 0.2 * k
+            c = _trimmed(rng, intervals2 + 3, 0.05)
+            c[:3] += np.array([3.0, 1.0, 0.2])  # repulsive core
+            pair_specific[(a, b)] = Spline1D(r_min - 0.1 * k, hi, intervals2, c)
+    if three_body in ("specific", "both"):
+        for a in elements:
+            for i, b in enumerate(elements):
+                for c in elements[i:]:
+                    n = intervals3
+                    lo = (r_min, r_min, r_min)
+                    hi = (rc3, rc3, 2 * rc3)
+                    if b != c:
+                        n = (n[0], n[1] + 1, n[2])
+                        hi = (rc3, rc3 - 0.25, 2 * rc3 - 0.5)
+                    coef = _trimmed(rng, tuple(m + 3 for m in n), 0.02)
+                    if b == c:
+                        coef = _sym(coef)
+                    triplet_specific[(a, b, c)] = Spline3D(lo, hi, n, coef)
+    universal2 = two_body in ("universal", "both")
+    universal3 = three_body in ("universal", "both")
+    if universal2 or universal3:
+        amps = {e: float(rng.uniform(0.7, 1.3)) for e in elements}
+        if scaling_mode == "pair":
+            prs = {p: (float(rng.uniform(2.4, 2.8)), float(rng.uniform(0.35, 0.5))) for p in pairs}
+            scaling = Scaling("pair", amps, pairs=prs)
+        else:
+            scaling = Scaling(
+                "element",
+                amps,
+                radii={e: float(rng.uniform(1.2, 1.4)) for e in elements},
+                lengths={e: float(rng.uniform(0.35, 0.5)) for e in elements},
+            )
+    if universal2:
+        c = _trimmed(rng, intervals2 + 3, 0.05)
+        c[:3] += np.array([2.0, 0.7, 0.1])
+        pair_universal = Spline1D(-2.0, 5.5, intervals2, c)
+    if universal3:
+        n = intervals3
+        coef = _sym(_trimmed(rng, tuple(m + 3 for m in n), 0.02))
+        triplet_universal = Spline3D((-2.0, -2.0, -2.0), (3.0, 3.0, 9.0), n, coef)
+    return Model(
+        elements,
+        one_body={e: float(rng.uniform(-5, -1)) for e in elements},
+        pair_specific=pair_specific,
+        triplet_specific=triplet_specific,
+        pair_universal=pair_universal,
+        triplet_universal=triplet_universal,
+        scaling=scaling,
+    )
+
+
+def random_structure(kind="bulk", elements=("Mo",), seed=0, n_rep=2, a=3.16, rattle=0.1):
+    """A rattled bcc structure: 'bulk' (triclinic-sheared periodic), 'small'
+    (cell edge shorter than the cutoff), 'slab' (periodic in x, y), 'cluster'."""
+    from ase.build import bulk
+
+    rng = np.random.default_rng(seed)
+    if kind == "small":
+        atoms = bulk("Mo", "bcc", a=a, cubic=False)  # primitive cell: edges 2.74 A
+        atoms = atoms.repeat((1, 1, 2))
+    else:
+        atoms = bulk("Mo", "bcc", a=a, cubic=True).repeat((n_rep, n_rep, n_rep))
+    cell = atoms.cell.array.copy()
+    if kind in ("bulk", "small"):
+        cell = cell @ (np.eye(3) + rng.uniform(-0.06, 0.06, (3, 3)))
+        atoms.set_cell(cell, scale_atoms=True)
+    if kind == "slab":
+        atoms.pbc = (True, True, False)
+        atoms.center(vacuum=4.0, axis=2)
+    if kind == "cluster":
+        atoms.pbc = False
+        atoms.set_cell(np.zeros((3, 3)))
+    atoms.positions += rng.normal(scale=rattle, size=atoms.positions.shape)
+    atoms.set_chemical_symbols(rng.choice(list(elements), size=len(atoms)))
+    return atoms
