@@ -34,11 +34,12 @@ def openmp_enabled() -> bool:
 
 def build_info() -> dict:
     """How the kernels were built and how many threads the calculator uses by default."""
-    from ._kernels import _openmp
+    from ._kernels import _openmp, simd
     from .calculator import default_threads
 
     return {
         "version": __version__,
+        "simd": simd,
         "openmp": _openmp.openmp_enabled(),
         "openmp_max_threads": _openmp.max_threads(),
         "default_threads": default_threads(),

@@ -4,7 +4,8 @@ Every term is handed to the kernels as r-space clamped uniform splines
 ("parts"): per element pair a list of 1-D parts, per ordered triplet
 (centre, b, c) with b <= c a list of 3-D parts.  A part carries its knot
 range, interval count, an offset into one flat coefficient array and an
-offset into one flat array of basis tables (:func:`sus2c.bspline.basis_table`).
+offset into one flat array of basis tables (:func:`sus2c.bspline.basis_table`,
+stored as [interval][power][k] so that a Horner step is one 4-lane operation).
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from . import bspline
 
 
 def compile_model(model):
-    from ._kernels._engine import CompiledModel
+    from ._kernels import engine
+
+    CompiledModel = engine.CompiledModel
 
     el = model.elements
     ne = len(el)
@@ -35,7 +38,7 @@ def compile_model(model):
     def table_offset(n):
         nonlocal table_len
         if n not in table_off:
-            t = bspline.basis_table(n).ravel()
+            t = bspline.basis_table(n).transpose(0, 2, 1).ravel()  # kernel layout [mu][p][k]
             table_off[n] = table_len
             tables.append(t)
             table_len += t.size

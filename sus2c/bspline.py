@@ -9,10 +9,18 @@ those polynomial coefficients, ``T[mu, k, p]`` with
 ``B_{mu+k} = sum_p T[mu, k, p] u**p``; the compiled kernels evaluate the
 basis from this table with Horner's rule, and so does the numpy code here.
 
-Below the first knot (``r < lo``) every basis function is continued by its
-second-order Taylor polynomial at ``lo``: the continuation is finite, C2 and
-exactly representable by a spline with knots further down (which is how the
-LAMMPS export stays exact).  Above ``hi`` every basis function is zero.
+Below the first knot (``r < lo``) the basis is continued in one of two ways:
+
+* ``"taylor"`` (2-body terms): each function by its second-order Taylor
+  polynomial at ``lo``, so the continuation is C2 and, with the repulsive
+  cubic wall of :func:`wall_coefficient`, keeps rising as atoms approach;
+* ``"constant"`` (3-body legs): each function held at its value at ``lo``, so
+  a 3-body term stays bounded however close atoms come (continuous, with a
+  kink at ``lo``), and the 2-body wall dominates.
+
+Both are exactly representable by splines with extra knots below ``lo``
+(which is how the LAMMPS export stays exact).  Above ``hi`` every basis
+function is zero.
 """
 from __future__ import annotations
 
@@ -60,7 +68,7 @@ def basis_table(n: int) -> np.ndarray:
     return _table(int(n))
 
 
-def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0):
+def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0, continuation: str = "taylor"):
     """Non-zero basis values at distances ``r``.
 
     Returns ``(mu, B, inside)`` with ``mu`` the index of the first non-zero
@@ -75,9 +83,14 @@ def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0):
     inside = r < hi
     mu = np.clip(np.floor(u), 0, n - 1).astype(np.int64)
     below = u < 0
-    loc = np.where(below, u, u - mu)
     coef = T[mu].copy()  # (..., 4, 4)
-    coef[below, :, 3] = 0.0  # second-order Taylor continuation below lo
+    if continuation == "taylor":
+        loc = np.where(below, u, u - mu)
+        coef[below, :, 3] = 0.0  # second-order Taylor continuation below lo
+    elif continuation == "constant":
+        loc = np.where(below, 0.0, u - mu)
+    else:
+        raise ValueError(f"continuation must be 'taylor' or 'constant', got {continuation!r}")
     powers = np.arange(4)
     if derivative == 0:
         upow = loc[..., None] ** powers
@@ -90,14 +103,16 @@ def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0):
         B = np.einsum("...kp,...p->...k", coef[..., 2:] * np.array([2.0, 6.0]), upow) / h**2
     else:
         raise ValueError("derivative must be 0, 1 or 2")
+    if continuation == "constant" and derivative > 0:
+        B = np.where(below[..., None], 0.0, B)
     B = np.where(inside[..., None], B, 0.0)
     return mu, B, inside
 
 
-def design_matrix(lo: float, hi: float, n: int, r, derivative: int = 0) -> np.ndarray:
-    """Dense matrix ``A[s, k] = B_k^(derivative)(r_s)`` (Taylor-continued below lo)."""
+def design_matrix(lo: float, hi: float, n: int, r, derivative: int = 0, continuation: str = "taylor") -> np.ndarray:
+    """Dense matrix ``A[s, k] = B_k^(derivative)(r_s)`` (continued below lo as chosen)."""
     r = np.atleast_1d(np.asarray(r, dtype=float))
-    mu, B, _ = evaluate_basis(lo, hi, n, r, derivative)
+    mu, B, _ = evaluate_basis(lo, hi, n, r, derivative, continuation)
     A = np.zeros((r.size, n + 3))
     rows = np.arange(r.size)
     for k in range(4):

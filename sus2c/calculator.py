@@ -8,7 +8,7 @@ import numpy as np
 from ase.calculators.calculator import Calculator as _ASECalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
-from ._kernels import _engine, _openmp
+from ._kernels import _openmp, engine
 from .model import Model, load
 from .neighbors import NeighborList
 
@@ -95,7 +95,7 @@ class Calculator(_ASECalculator):
         per_atom = "energies" in properties or "stresses" in properties
         pos = np.ascontiguousarray(atoms.positions, dtype=float)
         offsets, index, shifts = self._nl.update(pos, atoms.cell.array, pbc, self.threads)
-        out = _engine.compute(self._tables, pos, types, offsets, index, shifts, per_atom, self.threads)
+        out = engine.compute(self._tables, pos, types, offsets, index, shifts, per_atom, self.threads)
         if out["coincident"] is not None:
             i, j = out["coincident"]
             what = "an atom and its own periodic image are" if i == j else f"atoms {i} and {j} are"

@@ -150,7 +150,9 @@ class Spline3D:
         rs = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (rij, rik, rjk)))
         mus, Bs = [], []
         for leg in range(3):
-            mu, B, _ = bspline.evaluate_basis(self.lo[leg], self.hi[leg], self.intervals[leg], rs[leg])
+            mu, B, _ = bspline.evaluate_basis(
+                self.lo[leg], self.hi[leg], self.intervals[leg], rs[leg], continuation="constant"
+            )
             mus.append(mu)
             Bs.append(B)
         out = np.zeros(rs[0].shape)

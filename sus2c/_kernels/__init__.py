@@ -1,1 +1,39 @@
-"""Compiled kernels (Cython + OpenMP).  Private: use the Python API in sus2c."""
+"""Compiled kernels (Cython + OpenMP).  Private: use the Python API in sus2c.
+
+``engine`` is the energy/force/stress kernel module for this CPU: the AVX2+FMA
+build when the CPU has those instructions and it was built, else the baseline
+build.  Set SUS2C_SIMD=baseline to force the baseline build.
+"""
+import os
+
+from . import _engine
+
+
+def _cpu_has_avx2_fma() -> bool:
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as feats
+
+        return bool(feats.get("AVX2") and feats.get("FMA3"))
+    except Exception:  # noqa: BLE001 - unknown numpy layout: ask the kernel
+        try:
+            with open("/proc/cpuinfo") as fh:
+                flags = next((line for line in fh if line.startswith("flags")), "").split()
+            return "avx2" in flags and "fma" in flags
+        except OSError:
+            return False
+
+
+def _select():
+    if os.environ.get("SUS2C_SIMD", "").strip().lower() in ("baseline", "0", "off", "none"):
+        return _engine, "baseline"
+    if _cpu_has_avx2_fma():
+        try:
+            from . import _engine_avx2
+
+            return _engine_avx2, "avx2"
+        except ImportError:
+            pass
+    return _engine, "baseline"
+
+
+engine, simd = _select()
