@@ -10,16 +10,30 @@ every distance ``r >= 0``:
   sees a distance below its first knot.  (With ``nk`` knots LAMMPS looks up the
   knot interval by a linear search and reads out of bounds for a distance
   below the first knot; for 3-body terms it silently drops a triplet whose
-  legs are below the first knots.)  The model's continuation below each
-  part's first knot (second-order Taylor polynomial, plus the cubic wall of
-  2-body parts) is one cubic on ``[0, lo]``, so one interior knot at each
-  part's ``lo`` is all it needs.
+  legs are below the first knots.)
+* Below each part's first knot ``lo`` the model continues a 2-body part by
+  its second-order Taylor polynomial plus a cubic wall (one cubic on
+  ``[0, lo]``, C2 at lo: a simple knot at lo), and each 3-body leg by a
+  constant (its value at lo: continuous with a kink, so the leg needs a
+  3-fold knot at lo -- with fewer the kink is not representable and the
+  export raises :class:`ExportError`).  LAMMPS evaluates repeated interior
+  knots (multiplicity <= 3) exactly: its basis-polynomial formulas only
+  divide by knot spans of the (non-empty) interval being evaluated, and its
+  derivative coefficients divide by ``t[l+4] - t[l+1]``, non-zero for
+  multiplicity <= 3 (checked against scipy in ``tests/test_lammps.py``).
 * Interior knots are the union of the break points of all parts of a term
-  (specific and universal, which have different knots in r).  Every part is
-  C2 at each of its break points, so simple knots suffice, and the
-  coefficients on the merged knot vector are found by least-squares
-  collocation (Gauss points in every knot interval); the residual is checked
-  to be at round-off level.
+  (specific and universal, which have different knots in r), each with the
+  largest multiplicity any part needs there.  Every part is C2 at its other
+  break points, and the coefficients on the merged knot vector are found by
+  least-squares collocation (Gauss points in every knot interval); the
+  residual is checked to be at round-off level.
+* LAMMPS evaluates each basis polynomial in powers of the absolute distance
+  r, which loses accuracy on narrow knot intervals (measured with O(1) eV
+  coefficients: ~3e-9 eV on an interval 1e-3 A wide, ~6e-7 eV at 1e-4 A).
+  Break points of different parts that nearly coincide (specific and
+  universal knots) make such intervals; the file itself stays exact, but
+  :func:`export_lammps` warns (:class:`LammpsPrecisionWarning`) when an
+  interval is narrower than ``NARROW_INTERVAL`` and reports the narrowest.
 * 2-body: LAMMPS sums V2 over ordered pairs (every bond twice), so the file
   holds ``phi/2``.
 * 3-body: each part is a tensor product, so each leg is converted with a 1-D
@@ -59,14 +73,25 @@ import numpy as np
 
 from . import bspline
 
-EV_PER_A3_IN_BAR = 1.602176634e6  # 1 eV/A^3 = 1.602176634e6 bar
+EV_PER_A3_IN_BAR = 1.602176634e6  # 1 eV/A^3 in bar (CODATA 2018); LAMMPS metal uses 1.6021765e6
 HEADER_TAG = "# sus2c"
 _ZERO_BLOCK_CUTOFF = 0.5  # cutoff of an all-zero block (a term the model does not have)
 _GAUSS = np.polynomial.legendre.leggauss(6)
+NARROW_INTERVAL = 1e-3  # A: LAMMPS's monomial evaluation loses ~1e-9 eV on a knot interval this narrow
 
 
 class ExportError(RuntimeError):
     """The export could not reproduce the model to round-off (a bug: please report)."""
+
+
+class LammpsPrecisionWarning(UserWarning):
+    """The exported file is exact, but LAMMPS will evaluate it with reduced precision."""
+
+
+def _narrowest_interval(t) -> float:
+    """Width of the narrowest non-empty knot interval of knot vector ``t``."""
+    d = np.diff(np.unique(t))
+    return float(d.min()) if d.size else math.inf
 
 
 # --------------------------------------------------------------------------- knots
@@ -77,28 +102,44 @@ def _fmt(x) -> str:
     return repr(float(x))
 
 
-def _part_breaks(lo, hi, n):
-    """Distinct break points of a clamped uniform spline (lo, ..., hi)."""
-    return np.unique(bspline.knot_vector(lo, hi, n))
+def _part_breaks(lo, hi, n, lo_multiplicity=1):
+    """Distinct break points of a clamped uniform spline (lo, ..., hi) and the
+    knot multiplicity each needs: 1 everywhere (the part is C2 there) except
+    ``lo_multiplicity`` at ``lo``."""
+    pts = np.unique(bspline.knot_vector(lo, hi, n))
+    mult = np.ones(len(pts), dtype=int)
+    mult[0] = lo_multiplicity
+    return pts, mult
 
 
-def _merged_knots(breaks, end):
-    """Clamped cubic knot vector 0 x4, sorted distinct interior break points, end x4.
+def _merged_knots(points, end, mult=None):
+    """Clamped cubic knot vector: 0 x4, the sorted interior break points (each
+    repeated ``mult`` times), end x4.
 
     Break points at or below 0 and at or above ``end`` are dropped; points
     closer than round-off to a neighbour are merged (they are the same knot
-    computed two ways).
+    computed two ways) and keep the larger multiplicity.  Interior
+    multiplicities are at most 3 (a 4-fold interior knot would make LAMMPS
+    divide by zero in its derivative coefficients).
     """
     tol = 1e-12 * max(1.0, end)
-    pts = np.sort(np.asarray(breaks, dtype=float))
-    interior = []
+    pts = np.asarray(points, dtype=float).ravel()
+    mult = np.ones(len(pts), dtype=int) if mult is None else np.asarray(mult, dtype=int).ravel()
+    order = np.argsort(pts, kind="stable")
+    interior = []  # [point, multiplicity]
     last = 0.0
-    for b in pts:
-        if b <= last + tol or b >= end - tol:
+    for b, m in zip(pts[order], mult[order]):
+        if b >= end - tol or b <= tol:
             continue
-        interior.append(b)
+        if interior and b <= last + tol:
+            interior[-1][1] = max(interior[-1][1], int(m))
+            continue
+        interior.append([float(b), int(m)])
         last = b
-    return np.concatenate([[0.0] * 4, interior, [float(end)] * 4])
+    if any(not 1 <= m <= bspline.DEGREE for _, m in interior):
+        raise ExportError(f"interior knot multiplicity must be 1..{bspline.DEGREE}: {interior}")
+    knots = [b for b, m in interior for _ in range(m)]
+    return np.concatenate([[0.0] * 4, knots, [float(end)] * 4])
 
 
 def _collocation_points(t):
@@ -128,19 +169,21 @@ def _fit(A, Y, what):
     return X, resid / scale
 
 
-def _change_of_basis(t, part_lo, part_hi, part_n, what):
+def _change_of_basis(t, part_lo, part_hi, part_n, what, continuation="constant"):
     """Matrix M with  sum_k c_k B_k^old(r) = sum_a (M c)_a B_a^new(r)  for 0 <= r < t[-1],
     for coefficient vectors c whose last TRIM entries are zero (M acts on c[:-TRIM]).
 
     The old basis is a clamped uniform spline with the sus2c continuation
-    below its first knot (second-order Taylor) and zero above its last.
+    below its first knot (``"constant"`` for 3-body legs, see
+    :func:`sus2c.bspline.evaluate_basis`) and zero above its last.  ``t``
+    must hold a 3-fold knot at ``part_lo`` for the constant continuation.
     """
     x = _collocation_points(t)
     A_new = _design(t, x)
     # the last TRIM basis functions are not C2 at hi (their coefficients are
     # zero in every model): convert only the others
-    A_old = bspline.design_matrix(part_lo, part_hi, part_n, x)[:, : part_n + 3 - bspline.TRIM]
-    return _fit(A_new, A_old, what)
+    A_old = bspline.design_matrix(part_lo, part_hi, part_n, x, continuation=continuation)
+    return _fit(A_new, A_old[:, : part_n + 3 - bspline.TRIM], what)
 
 
 # --------------------------------------------------------------------------- blocks
@@ -154,8 +197,9 @@ def _pair_block(model, a, b, rc_min):
         rc = rc if rc > 0 else _ZERO_BLOCK_CUTOFF
         t = _merged_knots([], rc)
         return t, np.zeros(len(t) - 4), 0.0
-    breaks = np.concatenate([_part_breaks(p.lo, p.hi, p.intervals) for p in parts])
-    t = _merged_knots(breaks, rc)
+    # 2-body parts are C2 at lo (Taylor continuation + cubic wall): simple knots
+    br = [_part_breaks(p.lo, p.hi, p.intervals) for p in parts]
+    t = _merged_knots(np.concatenate([b[0] for b in br]), rc, np.concatenate([b[1] for b in br]))
     x = _collocation_points(t)
     y = 0.5 * model.pair_energy(a, b, x)
     c, rel = _fit(_design(t, x), y, f"2-body {a}-{b}")
@@ -184,8 +228,10 @@ def _triplet_block(model, a, b, c):
     ends = (R, R, 2.0 * R)
     ts = []
     for leg in range(3):
-        br = np.concatenate([_part_breaks(p.lo[leg], p.hi[leg], p.intervals[leg]) for p in parts])
-        ts.append(_merged_knots(br, ends[leg]))
+        # each leg of each part is only C0 at its lo (constant continuation below
+        # it): a 3-fold knot there, simple knots elsewhere
+        br = [_part_breaks(p.lo[leg], p.hi[leg], p.intervals[leg], bspline.DEGREE) for p in parts]
+        ts.append(_merged_knots(np.concatenate([x[0] for x in br]), ends[leg], np.concatenate([x[1] for x in br])))
     if b == c:
         ts[1] = ts[0]  # identical legs (the parts are symmetric)
     C = np.zeros([len(t) - 4 for t in ts])
@@ -229,7 +275,10 @@ def export_lammps(model, path) -> dict:
       include: add ``sum_i one_body[element_i]`` to LAMMPS's energy),
     * ``"path"``, ``"cutoff"`` (largest 2-body cutoff in the file),
     * ``"max_fit_residual"``: relative residual of the knot conversion
-      (round-off; the export raises :class:`ExportError` above 1e-10).
+      (round-off; the export raises :class:`ExportError` above 1e-10),
+    * ``"narrowest_interval"``: the narrowest knot interval in the file (A);
+      below ``NARROW_INTERVAL`` a :class:`LammpsPrecisionWarning` says that
+      LAMMPS's own evaluation (powers of r) will lose digits there.
 
     Use with ``units metal``, ``newton on`` (``newton_pair`` on is required
     by ML-UF3) and any atom style.
@@ -256,6 +305,21 @@ def export_lammps(model, path) -> dict:
         t, coef, rel = _pair_block(model, a, b, need2[(a, b)])
         worst = max(worst, rel)
         pair_blocks.append(((a, b), t, coef))
+
+    narrow = [(_narrowest_interval(t), f"2-body {a}-{b}") for (a, b), t, _ in pair_blocks]
+    for (a, b, c), _, ts, _ in triplet_blocks:
+        narrow += [(_narrowest_interval(t), f"3-body {a}-{b}-{c} leg {leg}") for t, leg in zip(ts, ("ij", "ik", "jk"))]
+    narrowest, where = min(narrow)
+    if narrowest < NARROW_INTERVAL:
+        import warnings
+
+        warnings.warn(
+            f"LAMMPS export: {where} has a knot interval only {narrowest:.2g} A wide (break points "
+            "of different parts nearly coincide); the file is exact, but LAMMPS evaluates "
+            "B-splines in powers of r and will lose precision there (~1e-9 eV or worse)",
+            LammpsPrecisionWarning,
+            stacklevel=2,
+        )
 
     date = datetime.date.today().isoformat()
     lines = [
@@ -304,6 +368,7 @@ def export_lammps(model, path) -> dict:
         "one_body": dict(model.one_body),
         "cutoff": max(t[-1] for _, t, _ in pair_blocks),
         "max_fit_residual": worst,
+        "narrowest_interval": narrowest,
     }
 
 
@@ -424,6 +489,16 @@ def _box(atoms, pad):
     return cell, pos, pbc
 
 
+def _is_model_file(path) -> bool:
+    """True for a sus2c model (JSON) file, False for anything else (a LAMMPS file)."""
+    try:
+        with open(path) as fh:
+            head = fh.read(4096).lstrip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return head.startswith("{")
+
+
 def lammps_compute(path_or_model, atoms, elements=None) -> dict:
     """Energy, per-atom energies, forces and stress of ``atoms`` from LAMMPS ``pair_style uf3``.
 
@@ -434,17 +509,24 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
 
     The returned ``energy`` and ``energies`` INCLUDE the one-body energies
     written in the file header (``energy_lammps`` is LAMMPS's own number), so
-    they compare directly with :class:`sus2c.Calculator`.  ``stress`` is in
-    eV/A^3, ASE convention and Voigt order (xx yy zz yz xz xy); it is None
-    unless the structure is periodic in all three directions.  Non-periodic
-    directions use fixed (``f``) boundaries in a box that holds all atoms.
+    ``energy`` compares directly with :class:`sus2c.Calculator`.  Per-atom
+    ``energies`` follow LAMMPS's split: half of every bond to each atom (as
+    sus2c) and a third of every triplet to each of its three atoms.
+    ``forces`` are rotated back to the ASE frame.  ``stress`` is in eV/A^3,
+    ASE convention and Voigt order (xx yy zz yz xz xy), converted from
+    LAMMPS's pressure with LAMMPS's own bar-per-eV/A^3 factor (``nktv2p``,
+    1.6021765e6 in metal units) so that no rounding of units creeps in; it is
+    None unless the structure is periodic in all three directions.
+    Non-periodic directions use fixed (``f``) boundaries in a box that holds
+    all atoms.  Runs serially in this process, one fresh LAMMPS instance per
+    call (``units metal``, ``atom_style atomic``, ``newton on``).
     """
     from ase.calculators.lammps import Prism
     from ase.data import atomic_masses, atomic_numbers
 
     tmpdir = None
     p = os.fspath(path_or_model) if isinstance(path_or_model, (str, os.PathLike)) else None
-    if p is None or p.endswith(".json"):
+    if p is None or _is_model_file(p):
         tmpdir = tempfile.TemporaryDirectory(prefix="sus2c-lammps-")
         info = export_lammps(path_or_model, os.path.join(tmpdir.name, "model.uf3"))
         path = info["path"]
@@ -517,6 +599,9 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
             f = np.array(lmp.numpy.extract_atom("f"), dtype=float)[:n][order]
             eat = np.array(lmp.numpy.extract_compute("peatom", 1, 1), dtype=float)[:n][order]
             press = {k: float(lmp.get_thermo(k)) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")}
+            # LAMMPS converts eV/A^3 to bar with its own constant (1.6021765e6 in
+            # metal units, not CODATA 2018's 1.602176634e6): undo exactly that one
+            nktv2p = float(lmp.extract_global("nktv2p") or EV_PER_A3_IN_BAR)
         finally:
             lmp.close()
 
@@ -531,7 +616,7 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
                     [press["pxz"], press["pyz"], press["pzz"]],
                 ]
             )
-            s = -(R @ P @ R.T) / EV_PER_A3_IN_BAR
+            s = -(R @ P @ R.T) / nktv2p
             stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         e1 = np.array([one_body[s] for s in symbols])
         return {

@@ -491,6 +491,8 @@ class Model:
         _require(two, ("specific", "universal"), "model.two_body")
         _require(three, ("specific", "universal"), "model.three_body")
 
+        seen = {}
+
         def split(key, n, where):
             parts = key.split("-")
             if len(parts) != n:
@@ -498,6 +500,10 @@ class Model:
             for e in parts:
                 if e not in eset:
                     raise ModelError(f"{where}: key {key!r} names element {e!r}, not in elements {elements}")
+            canon = tuple(sorted(parts)) if n == 2 else (parts[0],) + tuple(sorted(parts[1:]))
+            other = seen.setdefault((where, canon), key)
+            if other != key:
+                raise ModelError(f"{where}: {other!r} and {key!r} name the same term twice")
             return tuple(parts)
 
         pair_specific = {

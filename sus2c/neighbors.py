@@ -51,8 +51,8 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1):
     pos = np.ascontiguousarray(positions, dtype=float)
     n = len(pos)
     pbc = np.asarray(pbc, dtype=bool)
-    if n == 0:
-        return np.zeros(1, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros((0, 3))
+    if n == 0 or not cutoff > 0:
+        return np.zeros(n + 1, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros((0, 3))
     if pbc.any():
         eff = _effective_cell(cell, pbc)
         inv = np.linalg.inv(eff)
@@ -89,6 +89,8 @@ class NeighborList:
     def __init__(self, cutoff, skin=0.3):
         self.cutoff = float(cutoff)
         self.skin = float(skin)
+        if not (np.isfinite(self.skin) and self.skin >= 0):
+            raise ValueError(f"the neighbour-list skin must be a finite distance >= 0 (Å), got {skin!r}")
         self.nbuilds = 0
         self._key = None
 
