@@ -94,7 +94,7 @@ class BuildExt(build_ext):
             print("sus2c: compiler does not take AVX2/FMA flags; building the baseline kernel only")
             self.extensions = [e for e in self.extensions if not e.name.endswith("_avx2")]
         native = os.environ.get("SUS2C_NATIVE", "").strip() not in ("", "0")
-        base = ["/O2"] if self.compiler.compiler_type == "msvc" else ["-O3", "-fno-math-errno"]
+        base = ["/O2"] if self.compiler.compiler_type == "msvc" else ["-O3", "-fno-math-errno", "-Wno-psabi"]
         if native and self.compiler.compiler_type != "msvc":
             base.append("-march=native")
         for ext in self.extensions:

@@ -95,7 +95,9 @@ class Calculator(_ASECalculator):
         per_atom = "energies" in properties or "stresses" in properties
         pos = np.ascontiguousarray(atoms.positions, dtype=float)
         offsets, index, shifts = self._nl.update(pos, atoms.cell.array, pbc, self.threads)
-        out = engine.compute(self._tables, pos, types, offsets, index, shifts, per_atom, self.threads)
+        # below ~100 atoms per thread, waking more threads costs more than it saves
+        threads = max(1, min(self.threads, len(atoms) // 100))
+        out = engine.compute(self._tables, pos, types, offsets, index, shifts, per_atom, threads)
         if out["coincident"] is not None:
             i, j = out["coincident"]
             what = "an atom and its own periodic image are" if i == j else f"atoms {i} and {j} are"

@@ -77,7 +77,9 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1):
         atom_idx = np.arange(n)
         shifts_pt = np.zeros((n, 3))
         points = pos
-    offsets, idx = _neighbors.neighbor_list(points, n, float(cutoff), int(threads))
+    # small systems: one thread (waking a second costs more than it saves)
+    threads = max(1, min(int(threads), n // 256))
+    offsets, idx = _neighbors.neighbor_list(points, n, float(cutoff), threads)
     centre = np.repeat(np.arange(n), np.diff(offsets))
     shifts = np.ascontiguousarray(shifts_pt[idx] - shifts_pt[centre])
     return offsets, np.ascontiguousarray(atom_idx[idx], dtype=np.intp), shifts

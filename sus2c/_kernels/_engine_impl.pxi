@@ -409,3 +409,6 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         below=below_a.any(axis=0),
         coincident=coincident,
     )
+
+
+include "_features_impl.pxi"

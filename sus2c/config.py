@@ -1,0 +1,165 @@
+"""The ``sus2c fit`` configuration file (TOML).
+
+Only ``[data] train`` is required; everything else has a default that gives a
+good 2+3-body model for a single-element metal or semiconductor::
+
+    [data]
+    train = "train.xyz"            # path, glob, or list of them
+    test = "test.xyz"              # optional: reported after the fit
+    validation_fraction = 0.0      # optional: hold out part of train
+    type_map = {0 = "Mo"}          # MLIP .cfg files: type -> element
+
+    [model]
+    elements = ["Mo"]              # default: the elements in the data
+    cutoff2 = 5.5                  # 2-body cutoff (Å)
+    cutoff3 = 4.25                 # 3-body cutoff (Å); 0 = two-body only
+    intervals2 = 20
+    intervals3 = [6, 6, 12]        # legs ij, ik, jk
+    r_min = 1.5                    # default: per pair, just below the data
+    mode = "specific"              # "specific" | "universal" | "hybrid"
+    scaling = "pair"               # universal scaling: "pair" | "element"
+
+    [fit]
+    energy_weight = 0.9            # fractions of the loss, each normalised
+    force_weight = 0.1             # by row count and data spread
+    stress_weight = 0.0
+    ridge = "cv"                   # a number, or "cv" (cross-validation)
+    curvature = "cv"
+    cv_folds = 5
+    threads = 2                    # default: OMP_NUM_THREADS or all cores
+    seed = 0
+
+    [output]
+    model = "model.json"
+
+Relative paths are relative to the configuration file.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from .fit import FitError, FitSettings
+
+SCHEMA = {
+    "data": {"train", "test", "validation_fraction", "type_map"},
+    "model": {"elements", "cutoff2", "cutoff3", "intervals2", "intervals3", "r_min", "mode", "scaling"},
+    "fit": {"energy_weight", "force_weight", "stress_weight", "ridge", "curvature", "cv_folds", "threads", "seed"},
+    "output": {"model"},
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with the reason."""
+
+
+@dataclass
+class Config:
+    train: list
+    test: list = field(default_factory=list)
+    validation_fraction: float = 0.0
+    type_map: object = None
+    settings: FitSettings = field(default_factory=FitSettings)
+    output: str = "model.json"
+    path: str = ""
+
+
+def _paths(value, base, key):
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"[data] {key} must be a path or a list of paths")
+    return [v if os.path.isabs(v) else os.path.join(base, v) for v in items]
+
+
+def _number(v, where, integer=False):
+    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+    if isinstance(v, bool) or not ok:
+        raise ConfigError(f"{where} must be {'an integer' if integer else 'a number'}, got {v!r}")
+    return v
+
+
+def load_config(path) -> Config:
+    """Read and check a configuration file; unknown tables or keys are errors."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"configuration file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    unknown_tables = sorted(set(raw) - set(SCHEMA))
+    if unknown_tables:
+        raise ConfigError(f"{path}: unknown table(s) {unknown_tables}; known: {sorted(SCHEMA)}")
+    for table, keys in SCHEMA.items():
+        section = raw.get(table, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [{table}] must be a table")
+        unknown = sorted(set(section) - keys)
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) in [{table}]: {unknown}; known: {sorted(keys)}")
+    data = raw.get("data", {})
+    if "train" not in data:
+        raise ConfigError(f"{path}: [data] train is required (path or list of paths to training data)")
+    model = raw.get("model", {})
+    fitt = raw.get("fit", {})
+    kw = {}
+    for key in ("cutoff2", "cutoff3", "r_min"):
+        if key in model:
+            kw[key] = float(_number(model[key], f"[model] {key}"))
+    if "intervals2" in model:
+        kw["intervals2"] = _number(model["intervals2"], "[model] intervals2", integer=True)
+    if "intervals3" in model:
+        v = model["intervals3"]
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = [v, v, 2 * v]
+        if not (isinstance(v, list) and len(v) == 3):
+            raise ConfigError("[model] intervals3 must be a list of 3 integers [ij, ik, jk]")
+        kw["intervals3"] = tuple(_number(x, "[model] intervals3", integer=True) for x in v)
+    for key in ("mode", "scaling"):
+        if key in model:
+            if not isinstance(model[key], str):
+                raise ConfigError(f"[model] {key} must be a string")
+            kw[key] = model[key]
+    if "elements" in model:
+        els = model["elements"]
+        if not (isinstance(els, list) and all(isinstance(e, str) for e in els) and els):
+            raise ConfigError("[model] elements must be a list of chemical symbols")
+        kw["elements"] = els
+    for key in ("energy_weight", "force_weight", "stress_weight"):
+        if key in fitt:
+            kw[key] = float(_number(fitt[key], f"[fit] {key}"))
+    for key in ("ridge", "curvature"):
+        if key in fitt:
+            v = fitt[key]
+            if v != "cv":
+                v = float(_number(v, f"[fit] {key}"))
+            kw[key] = v
+    for key in ("cv_folds", "threads", "seed"):
+        if key in fitt:
+            kw[key] = _number(fitt[key], f"[fit] {key}", integer=True)
+    try:
+        settings = FitSettings(**kw)
+    except FitError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    vf = float(_number(data.get("validation_fraction", 0.0), "[data] validation_fraction"))
+    if not 0.0 <= vf < 1.0:
+        raise ConfigError(f"[data] validation_fraction must be in [0, 1), got {vf}")
+    out = raw.get("output", {}).get("model", "model.json")
+    if not isinstance(out, str):
+        raise ConfigError("[output] model must be a path")
+    return Config(
+        train=_paths(data["train"], base, "train"),
+        test=_paths(data["test"], base, "test") if "test" in data else [],
+        validation_fraction=vf,
+        type_map=data.get("type_map"),
+        settings=settings,
+        output=out if os.path.isabs(out) else os.path.join(base, out),
+        path=path,
+    )
