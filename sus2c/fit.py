@@ -57,9 +57,9 @@ class FitSettings:
     r_min: float = None  # default: per pair, just below the shortest distance in the data
     mode: str = "specific"  # "specific" | "universal" | "hybrid"
     scaling: str = "pair"  # universal scaling: "pair" | "element"
-    energy_weight: float = 0.5
-    force_weight: float = 0.45
-    stress_weight: float = 0.05
+    energy_weight: float = 0.9  # fractions of the loss; see type_weights()
+    force_weight: float = 0.1
+    stress_weight: float = 0.0
     ridge: object = "cv"  # a number, or "cv": chosen by cross-validation
     curvature: object = "cv"
     cv_folds: int = 5
