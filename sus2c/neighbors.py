@@ -70,19 +70,22 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1):
         keep = np.all((s >= -reach - 1e-12) & (s < 1.0 + reach + 1e-12) | ~pbc, axis=2)
         keep[0, :] = True  # home atoms
         img_idx, atom_idx = np.nonzero(keep)
-        shift_frac = wrap[atom_idx] + images[img_idx]
-        shifts_pt = shift_frac @ eff
-        points = np.ascontiguousarray(pos[atom_idx] + shifts_pt)
+        shifts_pt = (wrap[atom_idx] + images[img_idx]) @ eff
+        points = pos[atom_idx] + shifts_pt
     else:
         atom_idx = np.arange(n)
         shifts_pt = np.zeros((n, 3))
         points = pos
     # small systems: one thread (waking a second costs more than it saves)
     threads = max(1, min(int(threads), n // 256))
-    offsets, idx = _neighbors.neighbor_list(points, n, float(cutoff), threads)
-    centre = np.repeat(np.arange(n), np.diff(offsets))
-    shifts = np.ascontiguousarray(shifts_pt[idx] - shifts_pt[centre])
-    return offsets, np.ascontiguousarray(atom_idx[idx], dtype=np.intp), shifts
+    return _neighbors.neighbor_list(
+        np.ascontiguousarray(points, dtype=float),
+        np.ascontiguousarray(atom_idx, dtype=np.intp),
+        np.ascontiguousarray(shifts_pt, dtype=float),
+        n,
+        float(cutoff),
+        threads,
+    )
 
 
 class NeighborList:
