@@ -67,6 +67,7 @@ class Calculator(_ASECalculator):
 
     def __init__(self, model, threads=None, skin=0.3, **kwargs):
         super().__init__(**kwargs)
+        self.atoms = None
         self.model = model if isinstance(model, Model) else load(model)
         self.threads = default_threads() if threads is None else int(threads)
         if self.threads < 1:
@@ -81,10 +82,78 @@ class Calculator(_ASECalculator):
     def openmp(self) -> bool:
         return _openmp.openmp_enabled()
 
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        atoms = self.atoms
+    def check_state(self, atoms, tol=1e-15):
+        """What changed since the last calculation (a fast path for MD-sized systems).
+
+        ASE's generic comparison inspects every array and info entry of the
+        Atoms; for the properties this calculator depends on, comparing
+        positions, numbers, cell and pbc is enough and much cheaper.
+        """
+        old = self.atoms
+        if old is None or len(old) != len(atoms):
+            return list(all_changes)
+        a, b = old.arrays, atoms.arrays
+        changes = []
+        if a["numbers"].tobytes() != b["numbers"].tobytes():
+            changes.append("numbers")
+        if a["positions"].tobytes() != b["positions"].tobytes():
+            changes.append("positions")
+        if old.cell.array.tobytes() != atoms.cell.array.tobytes():
+            changes.append("cell")
+        if old.pbc.tobytes() != atoms.pbc.tobytes():
+            changes.append("pbc")
+        return changes
+
+    def reset(self):
+        """Forget results but keep the last Atoms, so the next MD step only updates positions."""
+        self.results = {}
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        # ASE's version copies the whole Atoms before every calculation; here
+        # calculate() keeps its own copy and only updates positions when that
+        # is all that changed (the same results, less overhead per MD step)
+        if name not in self.implemented_properties:
+            raise PropertyNotImplementedError(f"{name} property not implemented")
+        if atoms is None:
+            atoms = self.atoms
+            system_changes = []
+        else:
+            system_changes = self.check_state(atoms)
+            if system_changes:
+                self.results = {}
+        if name not in self.results:
+            if not allow_calculation:
+                return None
+            self.calculate(atoms, [name], system_changes)
+        if name not in self.results:
+            raise PropertyNotImplementedError(f"{name} not present in this calculation")
+        result = self.results[name]
+        return result.copy() if isinstance(result, np.ndarray) else result
+
+    def _types(self, atoms):
+        """Element index per atom, validated once per distinct set of atomic numbers."""
+        numbers = atoms.numbers
+        cached = getattr(self, "_types_cache", None)
+        if cached is not None and np.array_equal(cached[0], numbers):
+            return cached[1]
         types = check_atoms(atoms, self.model)
+        self._types_cache = (numbers.copy(), types)
+        return types
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if atoms is not None:
+            # keep our own copy (as ASE's base class does), but when only the
+            # positions moved -- every MD step -- update it in place
+            if self.atoms is not None and set(system_changes) <= {"positions"} and len(self.atoms) == len(atoms):
+                self.atoms.arrays["positions"][:] = atoms.positions
+            else:
+                self.atoms = atoms.copy()
+        atoms = self.atoms
+        types = self._types(atoms)
+        if not np.all(np.isfinite(atoms.positions)):
+            check_atoms(atoms, self.model)  # raises, naming the atoms
+        if not np.all(np.isfinite(atoms.cell.array)):
+            raise ValueError("the cell contains NaN or infinity")
         pbc = atoms.pbc
         want_stress = "stress" in properties or "stresses" in properties
         if want_stress and not pbc.all():
@@ -120,7 +189,7 @@ class Calculator(_ASECalculator):
         if per_atom:
             self.results["energies"] = out["energies"] + e1
         if pbc.all():
-            volume = atoms.get_volume()
+            volume = abs(float(np.linalg.det(atoms.cell.array)))
             self.results["stress"] = out["virial"] / volume
             if per_atom:
                 self.results["stresses"] = out["virials"] / volume

@@ -568,8 +568,19 @@ def solve(grams: Grams, layout: Layout, settings: FitSettings) -> Solution:
     """Regularised solve; ridge/curvature by k-fold CV over the per-fold Grams.
 
     Penalties are relative: they are multiplied by trace(XᵀWX)/P, so their
-    values mean the same for any data size and weighting.
+    values mean the same for any data size and weighting.  Up to a few
+    thousand coefficients the many small Cholesky solves run on one BLAS
+    thread: threaded BLAS gains little there, and on a machine whose cores
+    are busy its spinning threads made the solve up to 100x slower.
     """
+    from threadpoolctl import threadpool_limits
+
+    blas_threads = 1 if grams.n_columns < 3000 else settings.threads
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _solve(grams, layout, settings)
+
+
+def _solve(grams: Grams, layout: Layout, settings: FitSettings) -> Solution:
     R_ridge, R_curv = layout.penalties()
     F = grams.n_folds
     A = grams.G.sum(axis=0)

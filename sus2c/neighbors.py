@@ -101,10 +101,12 @@ class NeighborList:
 
     def update(self, positions, cell, pbc, threads=1):
         pos = np.asarray(positions, dtype=float)
-        key = (len(pos), np.asarray(cell, dtype=float).tobytes(), tuple(bool(b) for b in pbc))
+        key = (len(pos), np.asarray(cell, dtype=float).tobytes(), np.asarray(pbc, dtype=bool).tobytes())
         if self._key == key and self.skin > 0:
+            if len(pos) == 0:
+                return self.offsets, self.index, self.shifts
             disp = pos - self._positions
-            if len(pos) == 0 or np.max(np.einsum("ij,ij->i", disp, disp)) < (0.5 * self.skin) ** 2:
+            if (disp * disp).sum(axis=1).max() < (0.5 * self.skin) ** 2:
                 return self.offsets, self.index, self.shifts
         self.offsets, self.index, self.shifts = neighbor_list(
             pos, cell, pbc, self.cutoff + self.skin, threads

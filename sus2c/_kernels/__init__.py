@@ -6,7 +6,13 @@ build.  Set SUS2C_SIMD=baseline to force the baseline build.
 """
 import os
 
-from . import _engine
+# Threads that finish a parallel region sleep instead of spinning (unless the
+# user chose otherwise): spinning threads steal the cores that BLAS or another
+# process needs, which made runs many times slower on busy machines.  Must be
+# set before the OpenMP runtime loads with the first kernel module.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import _engine  # noqa: E402
 
 
 def _cpu_has_avx2_fma() -> bool:

@@ -397,9 +397,20 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         free(t3)
 
     coincident = None
-    for row in bad_a:
-        if row[0] >= 0:
-            coincident = (int(min(row)), int(max(row)))
+    if bad_a.max() >= 0:
+        for row in bad_a:
+            if row[0] >= 0:
+                coincident = (int(min(row)), int(max(row)))
+    if nt == 1:  # nothing to reduce over threads
+        return dict(
+            energy=float(tot_a[0, 0]),
+            forces=f_a[0],
+            virial=tot_a[0, 1:7].copy(),
+            energies=e_a[0] if per_atom else None,
+            virials=v_a[0] if per_atom else None,
+            below=below_a[0].astype(bool),
+            coincident=coincident,
+        )
     return dict(
         energy=float(tot_a[:, 0].sum()),
         forces=f_a.sum(axis=0),
