@@ -73,7 +73,8 @@ class Calculator(_ASECalculator):
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self._tables = self.model.compiled()
-        self._nl = NeighborList(self._tables.max_cutoff, skin=skin)
+        # 2-body-only models need each bond once: a half list halves the work
+        self._nl = NeighborList(self._tables.max_cutoff, skin=skin, half=not self.model.has_three_body)
         self._e1 = np.array([self.model.one_body[e] for e in self.model.elements])
         self.n_close_atoms = 0
         self._warned = False

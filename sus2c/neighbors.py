@@ -46,8 +46,13 @@ def _effective_cell(cell, pbc):
     return eff
 
 
-def neighbor_list(positions, cell, pbc, cutoff, threads=1):
-    """Full neighbour list within ``cutoff``: (offsets, index, shifts)."""
+def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
+    """Neighbour list within ``cutoff``: (offsets, index, shifts).
+
+    Full (every pair from both ends) by default; ``half=True`` keeps each
+    bond once, from the atom with the smaller index (for an atom and its own
+    image: the lexicographically positive shift) -- enough for 2-body terms.
+    """
     pos = np.ascontiguousarray(positions, dtype=float)
     n = len(pos)
     pbc = np.asarray(pbc, dtype=bool)
@@ -85,14 +90,16 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1):
         n,
         float(cutoff),
         threads,
+        bool(half),
     )
 
 
 class NeighborList:
     """A neighbour list with a skin, rebuilt only when it may have gone stale."""
 
-    def __init__(self, cutoff, skin=0.3):
+    def __init__(self, cutoff, skin=0.3, half=False):
         self.cutoff = float(cutoff)
+        self.half = bool(half)
         self.skin = float(skin)
         if not (np.isfinite(self.skin) and self.skin >= 0):
             raise ValueError(f"the neighbour-list skin must be a finite distance >= 0 (Å), got {skin!r}")
@@ -109,7 +116,7 @@ class NeighborList:
             if (disp * disp).sum(axis=1).max() < (0.5 * self.skin) ** 2:
                 return self.offsets, self.index, self.shifts
         self.offsets, self.index, self.shifts = neighbor_list(
-            pos, cell, pbc, self.cutoff + self.skin, threads
+            pos, cell, pbc, self.cutoff + self.skin, threads, self.half
         )
         self._positions = pos.copy()
         self._key = key

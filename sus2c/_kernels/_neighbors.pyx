@@ -26,10 +26,26 @@ cdef inline Py_ssize_t _clamp(Py_ssize_t b, Py_ssize_t n) noexcept nogil:
     return b
 
 
+cdef inline bint _second(Py_ssize_t i, Py_ssize_t p, const Py_ssize_t* patom,
+                         const double* pshift) noexcept nogil:
+    """True when the bond (i, point p) is counted from i in a half list:
+    the other atom has the larger index, or for an image of i itself the
+    shift is lexicographically positive."""
+    cdef Py_ssize_t a = patom[p]
+    cdef double s0, s1, s2
+    if a != i:
+        return a > i
+    s0 = pshift[3 * p] - pshift[3 * i]
+    s1 = pshift[3 * p + 1] - pshift[3 * i + 1]
+    s2 = pshift[3 * p + 2] - pshift[3 * i + 2]
+    return s0 > 0 or (s0 == 0 and (s1 > 0 or (s1 == 0 and s2 > 0)))
+
+
 cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start,
                         const Py_ssize_t* order, const double* home, double ox, double oy,
                         double oz, double ix, double iy, double iz, Py_ssize_t nx,
-                        Py_ssize_t ny, Py_ssize_t nz, double cut2, Py_ssize_t* out) noexcept nogil:
+                        Py_ssize_t ny, Py_ssize_t nz, double cut2, Py_ssize_t* out,
+                        bint half, const Py_ssize_t* patom, const double* pshift) noexcept nogil:
     """Count (out == NULL) or list (sorted point slots into out) the points within the cutoff of home atom i."""
     cdef double xi = home[3 * i], yi = home[3 * i + 1], zi = home[3 * i + 2]
     cdef Py_ssize_t bx = _clamp(<Py_ssize_t>((xi - ox) * ix), nx)
@@ -53,6 +69,9 @@ cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start
                 dy = xyz[3 * q + 1] - yi
                 dz = xyz[3 * q + 2] - zi
                 if dx * dx + dy * dy + dz * dz < cut2 and order[q] != i:
+                    if half and not _second(i, order[q], patom, pshift):
+                        q += 1
+                        continue
                     if out != NULL:
                         out[count] = q
                     count += 1
@@ -61,8 +80,9 @@ cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start
 
 
 def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
-                  const double[:, ::1] point_shift, Py_ssize_t n_home, double cutoff, int nthreads):
-    """Full neighbour list of the first n_home points.
+                  const double[:, ::1] point_shift, Py_ssize_t n_home, double cutoff, int nthreads,
+                  bint half=False):
+    """Full (or, with half=True, half) neighbour list of the first n_home points.
 
     Returns CSR ``(offsets, atom, shift)``: for home atom i the entries
     offsets[i]..offsets[i+1]-1 hold the neighbour atom and the Cartesian
@@ -97,15 +117,17 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     cdef const Py_ssize_t* start = <const Py_ssize_t*>cnp.PyArray_DATA(start_a)
     cdef const Py_ssize_t* order = <const Py_ssize_t*>cnp.PyArray_DATA(order_a)
     cdef double cut2 = cutoff * cutoff
+    cdef const Py_ssize_t* patom = &point_atom[0]
+    cdef const double* pshift = &point_shift[0, 0]
 
     counts_a = np.zeros(n_home + 1, dtype=np.intp)
     cdef Py_ssize_t[::1] counts = counts_a
     for i in prange(n_home, nogil=True, schedule="static", num_threads=nt):
         counts[i + 1] = _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz,
-                                nx, ny, nz, cut2, NULL)
+                                nx, ny, nz, cut2, NULL, half, patom, pshift)
     offsets_a = np.cumsum(counts_a)
     cdef Py_ssize_t[::1] offsets = offsets_a
-    M = int(offsets_a[-1])
+    M = int(offsets_a[n_home])
     slot_a = np.empty(max(M, 1), dtype=np.intp)
     cdef Py_ssize_t* slot = <Py_ssize_t*>cnp.PyArray_DATA(slot_a)
     atom_a = np.empty(M, dtype=np.intp)
@@ -114,7 +136,7 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     cdef double[:, ::1] shift = shift_a
     for i in prange(n_home, nogil=True, schedule="static", num_threads=nt):
         _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz, nx, ny, nz, cut2,
-                slot + offsets[i])
+                slot + offsets[i], half, patom, pshift)
         for e in range(offsets[i], offsets[i + 1]):
             p = order[slot[e]]
             atom[e] = point_atom[p]
