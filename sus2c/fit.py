@@ -560,6 +560,7 @@ def _solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale):
         return scipy.linalg.lstsq(M, b, check_finite=False)[0]
 
 
+FULL_GRID_MAX_COLUMNS = 2000
 DEFAULT_RIDGE_GRID = (1e-10, 1e-8, 1e-6, 1e-4)
 DEFAULT_CURVATURE_GRID = (1e-11, 1e-9, 1e-7, 1e-5, 1e-3)
 
@@ -606,12 +607,15 @@ def _solve(grams: Grams, layout: Layout, settings: FitSettings) -> Solution:
         return cache[(ridge, curv)][0]
 
     if F > 1 and len(folds) > 1 and len(ridges) * len(curvs) > 1:
-        # coordinate search: curvature at a small ridge, then ridge at the best
-        # curvature, then curvature again (each a 1-D scan of the grid)
-        ridge = ridges[len(ridges) // 2]
-        curv = min(curvs, key=lambda c: cv_loss(ridge, c))
-        ridge = min(ridges, key=lambda r: cv_loss(r, curv))
-        curv = min(curvs, key=lambda c: cv_loss(ridge, c))
+        if P <= FULL_GRID_MAX_COLUMNS:
+            # the whole grid: 1-D scans can stop far from the optimum
+            ridge, curv = min(((r, c) for r in ridges for c in curvs), key=lambda rc: cv_loss(*rc))
+        else:
+            # large models: coordinate search (curvature, ridge, curvature)
+            ridge = ridges[len(ridges) // 2]
+            curv = min(curvs, key=lambda c: cv_loss(ridge, c))
+            ridge = min(ridges, key=lambda r: cv_loss(r, curv))
+            curv = min(curvs, key=lambda c: cv_loss(ridge, c))
         coefs = cache[(ridge, curv)][1]
     elif F > 1 and len(folds) > 1:
         ridge, curv = ridges[0], curvs[0]
@@ -645,14 +649,20 @@ def infer_elements(frames):
     return sorted(found, key=lambda e: atomic_numbers[e])
 
 
-def choose_r_min(dmin):
-    """Per pair: just below the shortest distance in the data (rounded down to 0.01 Å)."""
+def choose_r_min(dmin, cutoff=5.5, intervals=20):
+    """Per pair: a tenth of a knot interval below the shortest distance in the data.
+
+    Further below, the first coefficients would be fixed by the penalties
+    alone and distances just under the data's shortest would get a poorly
+    determined energy; further up, data would fall below the first knot.
+    """
     seen = [v for v in dmin.values() if v is not None]
     r_min = {}
     for pair, d in dmin.items():
         if d is None:  # a pair never seen together: start at the shortest distance of any pair
             d = min(seen) if seen else 2.0
-        r_min[pair] = max(0.5, math.floor((d - 0.05) * 100) / 100)
+        h = max(cutoff - d, 0.5) / max(int(intervals), 1)
+        r_min[pair] = max(0.5, d - 0.1 * h)
     return r_min
 
 
@@ -676,7 +686,7 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
         for (a, b), d in dmin.items():
             if d is not None and d < settings.r_min:
                 raise FitError(f"r_min = {settings.r_min} Å but the data has a {a}-{b} distance of {d:.3f} Å")
-    r_min = choose_r_min(dmin)
+    r_min = choose_r_min(dmin, settings.cutoff2, settings.intervals2)
     if settings.mode != "specific" and scaling is None:
         from .scaling import initial_scaling
 

@@ -61,7 +61,7 @@ def test_design_rows_equal_calculator(elements, mode, cutoff3, kind):
     if mode != "specific":
         scaling = initial_scaling(frames, list(elements), "pair", dmin)
         scaling.amplitudes = {e: 0.8 + 0.2 * i for i, e in enumerate(elements)}
-    layout = Layout(list(elements), choose_r_min(dmin), settings, scaling)
+    layout = Layout(list(elements), choose_r_min(dmin, 4.6, 9), settings, scaling)
     rng = np.random.default_rng(3)
     c = rng.normal(scale=0.05, size=layout.n_columns)
     model = layout.model(c)
