@@ -71,12 +71,14 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
         rng = [np.arange(-m, m + 1) for m in nimg]
         images = np.stack(np.meshgrid(*rng, indexing="ij"), axis=-1).reshape(-1, 3)
         images = images[np.argsort(np.abs(images).sum(axis=1), kind="stable")]  # (0,0,0) first
-        s = frac_w[None, :, :] + images[:, None, :]  # (n_img, n, 3)
-        keep = np.all((s >= -reach - 1e-12) & (s < 1.0 + reach + 1e-12) | ~pbc, axis=2)
-        keep[0, :] = True  # home atoms
-        img_idx, atom_idx = np.nonzero(keep)
-        shifts_pt = (wrap[atom_idx] + images[img_idx]) @ eff
-        points = pos[atom_idx] + shifts_pt
+        points, atom_idx, shifts_pt = _neighbors.periodic_images(
+            np.ascontiguousarray(frac_w),
+            np.ascontiguousarray(wrap),
+            np.ascontiguousarray(eff),
+            np.ascontiguousarray(images, dtype=np.intp),
+            np.ascontiguousarray(reach, dtype=float),
+            np.ascontiguousarray(pbc, dtype=np.int32),
+        )
     else:
         atom_idx = np.arange(n)
         shifts_pt = np.zeros((n, 3))

@@ -18,6 +18,12 @@ from cython.parallel cimport prange
 cnp.import_array()
 
 
+# Bins are cutoff/NB wide and the search covers NB bins each way: with NB = 2
+# the searched volume is (2.5 rc)^3 instead of (3 rc)^3 for NB = 1.
+cdef enum:
+    NB = 2
+
+
 cdef inline Py_ssize_t _clamp(Py_ssize_t b, Py_ssize_t n) noexcept nogil:
     if b < 0:
         return 0
@@ -53,12 +59,12 @@ cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start
     cdef Py_ssize_t bz = _clamp(<Py_ssize_t>((zi - oz) * iz), nz)
     cdef Py_ssize_t cx, cy, cz0, cz1, q, q1, count = 0
     cdef double dx, dy, dz
-    cz0 = bz - 1 if bz > 0 else 0
-    cz1 = bz + 1 if bz + 1 < nz else nz - 1
-    for cx in range(bx - 1, bx + 2):
+    cz0 = bz - NB if bz >= NB else 0
+    cz1 = bz + NB if bz + NB < nz else nz - 1
+    for cx in range(bx - NB, bx + NB + 1):
         if cx < 0 or cx >= nx:
             continue
-        for cy in range(by - 1, by + 2):
+        for cy in range(by - NB, by + NB + 1):
             if cy < 0 or cy >= ny:
                 continue
             # bins adjacent in z are adjacent in memory: one contiguous run
@@ -95,13 +101,13 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     lo = pts.min(axis=0) if P else np.zeros(3)
     hi = pts.max(axis=0) if P else np.zeros(3)
     extent = np.maximum(hi - lo, 0.0)
-    size = float(cutoff)
+    size = float(cutoff) / NB
     nb = np.maximum(1, np.floor(extent / size)).astype(np.intp)
     max_bins = 8 * P + 64
     while int(np.prod(nb)) > max_bins:  # sparse clusters: fewer, larger bins
         size *= 1.25
         nb = np.maximum(1, np.floor(extent / size)).astype(np.intp)
-    bsize = np.maximum(extent / nb, size)  # never smaller than the cutoff
+    bsize = np.maximum(extent / nb, size)  # never smaller than cutoff / NB
     cdef double ox = lo[0], oy = lo[1], oz = lo[2]
     cdef double ix = 1.0 / bsize[0], iy = 1.0 / bsize[1], iz = 1.0 / bsize[2]
     cdef Py_ssize_t nx = nb[0], ny = nb[1], nz = nb[2]
@@ -143,3 +149,43 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
             for k in range(3):
                 shift[e, k] = point_shift[p, k] - point_shift[i, k]
     return offsets_a, atom_a, shift_a
+
+
+def periodic_images(const double[:, ::1] frac, const double[:, ::1] wrap, const double[:, ::1] cell,
+                    const Py_ssize_t[:, ::1] images, const double[::1] reach, const int[::1] pbc):
+    """Every image of every atom that lies within ``reach`` (fractional) of the cell.
+
+    ``frac``: wrapped fractional coordinates (N, 3); ``wrap``: the lattice
+    translation (fractional) that wrapped each atom; ``images``: lattice
+    translations to try, (0, 0, 0) first so that the home atoms come first.
+    Returns (points, atom, shift) with points = (frac + image) @ cell and
+    shift = (wrap + image) @ cell, the Cartesian shift from the input position.
+    """
+    cdef Py_ssize_t n = frac.shape[0], ni = images.shape[0], m, i, k, c, count = 0
+    cdef double s[3]
+    cdef double t[3]
+    cdef bint ok
+    pts_a = np.empty((n * ni, 3))
+    atom_a = np.empty(n * ni, dtype=np.intp)
+    shift_a = np.empty((n * ni, 3))
+    cdef double[:, ::1] pts = pts_a
+    cdef Py_ssize_t[::1] atom = atom_a
+    cdef double[:, ::1] shift = shift_a
+    with nogil:
+        for m in range(ni):
+            for i in range(n):
+                ok = True
+                for k in range(3):
+                    s[k] = frac[i, k] + images[m, k]
+                    if pbc[k] and (s[k] < -reach[k] - 1e-12 or s[k] >= 1.0 + reach[k] + 1e-12):
+                        ok = False
+                if not ok and m > 0:
+                    continue
+                for k in range(3):
+                    t[k] = wrap[i, k] + images[m, k]
+                for c in range(3):
+                    pts[count, c] = s[0] * cell[0, c] + s[1] * cell[1, c] + s[2] * cell[2, c]
+                    shift[count, c] = t[0] * cell[0, c] + t[1] * cell[1, c] + t[2] * cell[2, c]
+                atom[count] = i
+                count += 1
+    return pts_a[:count], atom_a[:count], shift_a[:count]
