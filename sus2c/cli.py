@@ -77,6 +77,84 @@ def _cmd_fit(args):
     return 0
 
 
+def _cmd_plot(args):
+    from .analysis import plot_all
+    from .data import read_frames
+
+    frames = read_frames(args.data, type_map=args.type_map) if args.data else None
+    written = plot_all(args.model, args.out, frames=frames, fmt=args.format, threads=args.threads)
+    print(f"wrote {len(written)} plot(s) of {args.model} to {args.out}/")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _cmd_validate(args):
+    from .validate import validate
+
+    which = [w.strip() for w in args.properties.split(",") if w.strip()]
+    strains = [float(x) / 100.0 for x in args.strains.split(",")]
+    validate(
+        args.model,
+        args.structure,
+        reference=args.reference,
+        out=args.out,
+        which=which,
+        form=args.eos,
+        strains=strains,
+        mesh=args.mesh,
+        threads=args.threads,
+    )
+    return 0
+
+
+def _cmd_md(args):
+    import json
+
+    from .md import auto_repeat, parse_repeat, run_md, summary_lines
+    from .properties import check_elements, load_calculator, parse_structure
+
+    atoms = parse_structure(args.structure)
+    calc, label = load_calculator(args.model, args.threads)
+    check_elements(calc, atoms)
+    reps = parse_repeat(args.repeat)
+    if reps is None:
+        reps = auto_repeat(atoms, args.min_atoms)
+    if reps != (1, 1, 1):
+        atoms = atoms.repeat(reps)
+    if not args.json:
+        print(
+            f"sus2c md: {label} on {args.structure} repeated {'x'.join(map(str, reps))} = {len(atoms)} atoms, "
+            f"{args.ensemble.upper()} at {args.temperature:g} K, {args.steps} x {args.timestep:g} fs",
+            flush=True,
+        )
+    progress = False if args.json else (True if args.progress else None)
+    res = run_md(
+        atoms,
+        calc,
+        ensemble=args.ensemble,
+        temperature_k=args.temperature,
+        steps=args.steps,
+        timestep_fs=args.timestep,
+        thermostat=args.thermostat,
+        friction_per_fs=args.friction,
+        taut_fs=args.taut,
+        seed=args.seed,
+        trajectory=args.trajectory,
+        trajectory_interval=args.trajectory_interval,
+        log_interval=args.log_interval,
+        progress=progress,
+    )
+    if args.json:
+        d = res.to_dict()
+        d.pop("series")
+        print(json.dumps(d, indent=2))
+    else:
+        for line in summary_lines(res):
+            print(line)
+    return 0
+
+
 def _cmd_demo(args):
     from .workflows import run_demo
 
@@ -143,6 +221,97 @@ def build_parser():
         help="element of each integer atom type in MLIP .cfg files, e.g. 0=Mo,1=Nb (or Mo,Nb)",
     )
     q.set_defaults(func=_cmd_evaluate)
+
+    q = sub.add_parser(
+        "plot",
+        help="plot a model's terms (and its errors on data)",
+        description="Write every applicable plot of a model into a folder: each 2-body curve with "
+        "its knots, slices of each 3-body term, the universal function u(x) with Rose's binding "
+        "curve and the universal collapse (models with universal parts), and with --data parity "
+        "plots and error histograms per group.",
+    )
+    q.add_argument("model", help="sus2c model file (JSON)")
+    q.add_argument("--out", required=True, help="output folder (created if needed)")
+    q.add_argument(
+        "--data",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="labelled structures for parity plots and error histograms; their distances "
+        "are shaded on the 2-body curves (globs allowed)",
+    )
+    q.add_argument("--format", choices=["png", "pdf", "svg"], default="png", help="file format (default: png)")
+    q.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
+    q.add_argument(
+        "--type-map",
+        default=None,
+        metavar="MAP",
+        help="element of each integer atom type in MLIP .cfg files, e.g. 0=Mo,1=Nb (or Mo,Nb)",
+    )
+    q.set_defaults(func=_cmd_plot)
+
+    q = sub.add_parser(
+        "validate",
+        help="lattice constant, EOS, elastic constants, phonons and vacancy energy, optionally against a reference",
+        description="Materials properties of a model for one crystal: equilibrium lattice constant and "
+        "equation of state (E0, V0, B, B'), elastic constants by finite strain with relaxed ions, "
+        "phonons through phonopy (band structure, DOS, F, S, Cv) and the relaxed vacancy formation "
+        "energy; with --reference the same calculations for the reference and their differences "
+        "(phonon frequency RMSE on the same q-points). Writes report.md, report.json and PNG plots.",
+    )
+    q.add_argument("model", help="sus2c model file (JSON)")
+    q.add_argument(
+        "--structure",
+        required=True,
+        help="lattice:Element:a with lattice fcc, bcc, sc, diamond (cubic conventional cells) or "
+        "hcp (ideal c/a, or hcp:El:a:c), e.g. bcc:Mo:3.16; or a structure file ASE reads",
+    )
+    q.add_argument("--reference", default=None, help="'emt' (ASE's EMT calculator) or another sus2c model file")
+    q.add_argument("--out", default="sus2c-validate", help="output folder (default: sus2c-validate)")
+    q.add_argument(
+        "--properties",
+        default="eos,elastic,phonons,vacancy",
+        help="comma-separated subset of eos,elastic,phonons,vacancy (default: all; eos is always computed)",
+    )
+    q.add_argument("--eos", choices=["vinet", "birchmurnaghan"], default="vinet", help="EOS form (default: vinet)")
+    q.add_argument(
+        "--strains", default="0.25,0.5,1", help="strain sizes in %% for the elastic constants (default: 0.25,0.5,1)"
+    )
+    q.add_argument("--mesh", type=int, default=20, help="phonon q-mesh per direction for DOS and thermal properties (default: 20)")
+    q.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
+    q.set_defaults(func=_cmd_validate)
+
+    q = sub.add_parser(
+        "md",
+        help="molecular dynamics (NVE or NVT) through ASE; reports the NVE energy drift",
+        description="Run MD with a model through ASE: velocity Verlet (nve) or a Langevin/Bussi "
+        "thermostat (nvt), Maxwell-Boltzmann velocities at --temperature. Progress lines when "
+        "stdout is a terminal (or --progress); always a final summary with, for NVE, the total-energy "
+        "drift (E_tot(end) - E_tot(start))/N and its largest deviation.",
+    )
+    q.add_argument("model", help="sus2c model file (JSON), or 'emt' for ASE's EMT")
+    q.add_argument("structure", help="lattice:Element:a (e.g. fcc:Cu:3.61) or a structure file ASE reads")
+    q.add_argument("--ensemble", choices=["nve", "nvt"], default="nve", help="default: nve")
+    q.add_argument("--temperature", type=float, default=300.0, help="K: initial velocities and thermostat (default: 300)")
+    q.add_argument("--steps", type=int, default=1000, help="MD steps (default: 1000)")
+    q.add_argument("--timestep", type=float, default=1.0, help="time step in fs (default: 1)")
+    q.add_argument("--trajectory", default=None, help="write an ASE trajectory (.traj) to this file")
+    q.add_argument("--trajectory-interval", type=int, default=10, help="steps between trajectory frames (default: 10)")
+    q.add_argument(
+        "--repeat",
+        default="auto",
+        help="repeat the cell: N or NX,NY,NZ; 'auto' (default) repeats small cells to at least --min-atoms",
+    )
+    q.add_argument("--min-atoms", type=int, default=300, help="atoms to reach with --repeat auto (default: 300)")
+    q.add_argument("--thermostat", choices=["langevin", "bussi"], default="langevin", help="NVT thermostat (default: langevin)")
+    q.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs (default: 0.01)")
+    q.add_argument("--taut", type=float, default=100.0, help="Bussi time constant in fs (default: 100)")
+    q.add_argument("--seed", type=int, default=0, help="random seed for velocities and thermostat (default: 0)")
+    q.add_argument("--log-interval", type=int, default=100, help="steps between progress lines (default: 100)")
+    q.add_argument("--progress", action="store_true", help="print progress lines even when stdout is not a terminal")
+    q.add_argument("--json", action="store_true", help="print the summary as one JSON object (no progress lines)")
+    q.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
+    q.set_defaults(func=_cmd_md)
     return p
 
 

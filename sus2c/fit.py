@@ -35,6 +35,7 @@ from .model import Model, Scaling, Spline1D, Spline3D
 from .neighbors import neighbor_list
 
 TYPES = ("energy", "force", "stress")
+HYBRID_SPECIFIC_RIDGE = 100.0  # hybrid mode: ridge on specific corrections relative to the universal parts
 EV_A3_TO_GPA = 160.21766208
 
 
@@ -65,6 +66,7 @@ class FitSettings:
     cv_folds: int = 5
     threads: int = None
     seed: int = 0
+    scaling_iterations: int = 20  # universal/hybrid: Levenberg-Marquardt steps on the scalars (0: keep initial)
 
     def __post_init__(self):
         if self.mode not in ("specific", "universal", "hybrid"):
@@ -111,7 +113,7 @@ class Layout:
     column numbers + 1 (0 = fixed at zero).
     """
 
-    def __init__(self, elements, r_min, settings: FitSettings, scaling: Scaling = None):
+    def __init__(self, elements, r_min, settings: FitSettings, scaling: Scaling = None, x_ranges=None):
         s = settings
         self.elements = list(elements)
         self.settings = s
@@ -144,20 +146,15 @@ class Layout:
         if universal:
             if scaling is None:
                 raise FitError("universal parts need a scaling (amplitudes, r0, l)")
-            # x range covering every pair's [r_min, cutoff]
-            xs_lo, xs_hi2, xs_hi3, xs_jk = [], [], [], []
-            for a, b in pairs:
-                r0, l = scaling.pair(a, b)
-                xs_lo.append((self._rmin(a, b) - r0) / l)
-                xs_hi2.append((s.cutoff2 - r0) / l)
-                xs_hi3.append((s.cutoff3 - r0) / l)
-                xs_jk.append((2 * s.cutoff3 - r0) / l)
-            x_lo = min(xs_lo)
-            pair_universal = Spline1D(x_lo, max(xs_hi2), n2, self._columns1("2b universal u", n2))
+            if x_ranges is None:
+                x_ranges = universal_x_ranges(pairs, scaling, self._rmin, s)
+            self.x_ranges = dict(x_ranges)
+            xr = self.x_ranges
+            pair_universal = Spline1D(xr["lo"], xr["hi2"], n2, self._columns1("2b universal u", n2))
             if s.three_body:
                 triplet_universal = Spline3D(
-                    (x_lo, x_lo, x_lo),
-                    (max(xs_hi3), max(xs_hi3), max(xs_jk)),
+                    (xr["lo"], xr["lo"], xr["lo"]),
+                    (xr["hi3"], xr["hi3"], xr["jk"]),
                     n3,
                     self._columns3("3b universal g", n3, symmetric=True),
                 )
@@ -251,6 +248,11 @@ class Layout:
         P = self.n_columns
         ridge = np.ones(P)
         ridge[: len(self.elements)] = 0.0
+        if self.settings.mode == "hybrid":
+            # specific parts are corrections to the universal function: pull them to zero
+            for name, (first, n) in self.blocks.items():
+                if name != "one_body" and "universal" not in name:
+                    ridge[first : first + n] = HYBRID_SPECIFIC_RIDGE
         curv = np.zeros((P, P))
         for _, cols, ndim in self.curv:
             idx = cols.astype(np.int64) - 1  # -1: fixed zero
@@ -294,6 +296,18 @@ class Layout:
             scaling=self.scaling if (pu is not None or tu is not None) else None,
             metadata=metadata,
         )
+
+
+def universal_x_ranges(pairs, scaling, r_min, s, margin=0.0):
+    """Knot ranges in x of u and g that cover every pair's [r_min, cutoff] (plus margin below)."""
+    xs_lo, xs_hi2, xs_hi3, xs_jk = [], [], [], []
+    for a, b in pairs:
+        r0, l = scaling.pair(a, b)
+        xs_lo.append((r_min(a, b) - r0) / l)
+        xs_hi2.append((s.cutoff2 - r0) / l)
+        xs_hi3.append((s.cutoff3 - r0) / l)
+        xs_jk.append((2 * s.cutoff3 - r0) / l)
+    return {"lo": min(xs_lo) - margin, "hi2": max(xs_hi2), "hi3": max(xs_hi3), "jk": max(xs_jk)}
 
 
 # --------------------------------------------------------------------------- data pass
@@ -422,6 +436,37 @@ class _Progress:
             sys.stderr.flush()
 
 
+def batch_arrays(batch, elements, cutoff):
+    """Concatenated kernel inputs for a batch of frames (see ``engine.design``)."""
+    pos, types, nbrs, shifts, vols = [], [], [], [], []
+    atom_start, row_start, offsets = [0], [0], [np.zeros(1, dtype=np.intp)]
+    n_entries = 0
+    for fr in batch:
+        a = fr.atoms
+        off, idx, sh = neighbor_list(a.positions, a.cell.array, a.pbc, cutoff, 1)
+        pos.append(a.positions)
+        types.append(_types(a, elements))
+        offsets.append(off[1:] + n_entries)
+        n_entries += len(idx)
+        nbrs.append(idx + atom_start[-1])
+        shifts.append(sh)
+        atom_start.append(atom_start[-1] + len(a))
+        has_stress = fr.stress is not None and bool(a.pbc.all())
+        vols.append(a.get_volume() if has_stress else 0.0)
+        row_start.append(row_start[-1] + 1 + 3 * len(a) + (6 if has_stress else 0))
+    kernel_args = (
+        np.ascontiguousarray(np.concatenate(pos), dtype=float),
+        np.ascontiguousarray(np.concatenate(types), dtype=np.int32),
+        np.asarray(atom_start, dtype=np.intp),
+        np.ascontiguousarray(np.concatenate(offsets), dtype=np.intp),
+        np.ascontiguousarray(np.concatenate(nbrs), dtype=np.intp),
+        np.ascontiguousarray(np.concatenate(shifts), dtype=float),
+        np.asarray(vols, dtype=float),
+        np.asarray(row_start, dtype=np.intp),
+    )
+    return {"kernel_args": kernel_args, "row_start": np.asarray(row_start), "types_list": types}
+
+
 def design_batches(layout: Layout, frames, threads=1, batch_rows=4096):
     """Design rows of frames, a batch at a time.
 
@@ -438,35 +483,14 @@ def design_batches(layout: Layout, frames, threads=1, batch_rows=4096):
     cutoff = layout.cutoff
 
     def rows_of(batch):
-        pos, types, nbrs, shifts, vols = [], [], [], [], []
-        atom_start, row_start, offsets = [0], [0], [np.zeros(1, dtype=np.intp)]
-        n_entries = 0
-        for fr in batch:
-            a = fr.atoms
-            off, idx, sh = neighbor_list(a.positions, a.cell.array, a.pbc, cutoff, 1)
-            pos.append(a.positions)
-            types.append(_types(a, layout.elements))
-            offsets.append(off[1:] + n_entries)
-            n_entries += len(idx)
-            nbrs.append(idx + atom_start[-1])
-            shifts.append(sh)
-            atom_start.append(atom_start[-1] + len(a))
-            has_stress = fr.stress is not None and bool(a.pbc.all())
-            vols.append(a.get_volume() if has_stress else 0.0)
-            row_start.append(row_start[-1] + 1 + 3 * len(a) + (6 if has_stress else 0))
+        arr = batch_arrays(batch, layout.elements, cutoff)
+        row_start, types = arr["row_start"], arr["types_list"]
         X = np.zeros((row_start[-1], P))
         below = engine.design(
             layout.tables,
             layout.scale2,
             layout.scale3,
-            np.ascontiguousarray(np.concatenate(pos), dtype=float),
-            np.ascontiguousarray(np.concatenate(types), dtype=np.int32),
-            np.asarray(atom_start, dtype=np.intp),
-            np.ascontiguousarray(np.concatenate(offsets), dtype=np.intp),
-            np.ascontiguousarray(np.concatenate(nbrs), dtype=np.intp),
-            np.ascontiguousarray(np.concatenate(shifts), dtype=float),
-            np.asarray(vols, dtype=float),
-            np.asarray(row_start, dtype=np.intp),
+            *arr["kernel_args"],
             X,
             threads,
         )
@@ -480,7 +504,7 @@ def design_batches(layout: Layout, frames, threads=1, batch_rows=4096):
             r0 = row_start[k]
             X[r0, :ne] = np.bincount(types[k], minlength=ne)
             X[r0] /= len(fr.atoms)
-        return X, np.asarray(row_start)
+        return X, row_start
 
     batch, rows = [], 0
     for fr in frames:
@@ -687,18 +711,44 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
             if d is not None and d < settings.r_min:
                 raise FitError(f"r_min = {settings.r_min} Å but the data has a {a}-{b} distance of {d:.3f} Å")
     r_min = choose_r_min(dmin, settings.cutoff2, settings.intervals2)
-    if settings.mode != "specific" and scaling is None:
-        from .scaling import initial_scaling
-
-        scaling = initial_scaling(frames, elements, settings.scaling, dmin)
-    layout = Layout(elements, r_min, settings, scaling)
-    log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout.n_columns} coefficients")
-    t_layout = time.perf_counter()
     rng = np.random.default_rng(settings.seed)
     k = max(1, int(settings.cv_folds))
     folds = rng.permutation(np.arange(len(frames)) % k)
     fractions = [settings.energy_weight, settings.force_weight, settings.stress_weight]
     weights = type_weights(frames, fractions)
+    x_ranges = None
+    scaling_info = None
+    t_scaling = 0.0
+    if settings.mode != "specific":
+        from .scaling import initial_scaling
+
+        if scaling is None:
+            scaling = initial_scaling(frames, elements, settings.scaling, dmin)
+        pairs = list(combinations_with_replacement(elements, 2))
+        # knots in x fixed once, with room below for the scalars to move
+        x_ranges = universal_x_ranges(pairs, scaling, lambda a, b: r_min.get((a, b), r_min.get((b, a))), settings,
+                                      margin=1.0)
+        if settings.scaling_iterations > 0 and len(elements) > 1:
+            from .varpro import optimize_scaling
+
+            t_s = time.perf_counter()
+            layout0 = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges)
+            log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout0.n_columns} coefficients; "
+                "fitting the universal scaling (variable projection)")
+            g0 = accumulate(layout0, frames, folds, weights, threads=threads, progress=progress)
+            s0 = solve(g0, layout0, settings)
+            vp = optimize_scaling(frames, elements, r_min, settings, scaling, s0.ridge, s0.curvature, x_ranges,
+                                  weights, max_iter=settings.scaling_iterations, threads=threads, log=log)
+            scaling = vp.scaling
+            t_scaling = time.perf_counter() - t_s
+            scaling_info = {"iterations": vp.iterations, "loss": vp.loss_history, "seconds": t_scaling}
+        scaling, inferred = infer_unseen_pairs(scaling, dmin)
+        scaling_info = dict(scaling_info or {})
+        scaling_info["fitted_pairs"] = [f"{a}-{b}" for (a, b), d in dmin.items() if d is not None]
+        scaling_info["inferred_pairs"] = [f"{a}-{b}" for a, b in inferred]
+    layout = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges)
+    log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout.n_columns} coefficients")
+    t_layout = time.perf_counter()
     grams = accumulate(layout, frames, folds, weights, threads=threads, progress=progress)
     t_feat = time.perf_counter()
     sol = solve(grams, layout, settings)
@@ -732,6 +782,8 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
             "cv_errors": cv,
         }
     }
+    if scaling_info is not None:
+        meta["scaling"] = scaling_info
     model = layout.model(sol.coef, metadata=meta)
     return FitResult(
         model,
@@ -739,7 +791,8 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
         layout,
         cv,
         {
-            "layout_s": t_layout - t0,
+            "scaling_s": t_scaling,
+            "layout_s": t_layout - t0 - t_scaling,
             "featurise_s": t_feat - t_layout,
             "solve_s": t_solve - t_feat,
             "cv_errors_s": t_cv - t_solve,
@@ -747,6 +800,38 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
         },
         grams.nbytes,
     )
+
+
+def infer_unseen_pairs(scaling: Scaling, dmin):
+    """Pairs never seen together in the data get scalings from the fitted ones.
+
+    Element mode needs nothing (combination rules from element scalars).
+    Pair mode: r0_ab = rho_a + rho_b and l_ab = (lambda_a + lambda_b)/2 with
+    rho_a, lambda_a taken from the element's fitted like pair (r0_aa/2, l_aa),
+    else the mean over its fitted unlike pairs, else left as initialised.
+    Returns (scaling, inferred pairs).
+    """
+    unseen = [p for p, d in dmin.items() if d is None]
+    if scaling.mode != "pair" or not unseen:
+        return scaling, unseen
+    seen = [p for p, d in dmin.items() if d is not None]
+    rho, lam = {}, {}
+    for a, b in seen:
+        r0, l = scaling.pair(a, b)
+        if a == b:
+            rho[a], lam[a] = 0.5 * r0, l
+    for a, b in seen:
+        r0, l = scaling.pair(a, b)
+        for x, y in ((a, b), (b, a)):
+            if x not in rho and y in rho:
+                rho.setdefault(x, r0 - rho[y])
+                lam.setdefault(x, l)
+    pairs = dict(scaling.pairs)
+    for a, b in unseen:
+        if a in rho and b in rho:
+            key = (a, b) if (a, b) in pairs else (b, a)
+            pairs[key] = (rho[a] + rho[b], 0.5 * (lam[a] + lam[b]))
+    return Scaling("pair", dict(scaling.amplitudes), pairs=pairs), unseen
 
 
 def pooled_errors(frames, predictions):

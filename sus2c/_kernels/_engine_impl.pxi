@@ -18,7 +18,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport sqrt
 from libc.stdlib cimport malloc, free
 
-from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_triplet4
+from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_triplet4
 
 cnp.import_array()
 
@@ -423,3 +423,5 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
 
 
 include "_features_impl.pxi"
+
+include "_jacobian_impl.pxi"

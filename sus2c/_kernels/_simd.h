@@ -63,6 +63,22 @@ static inline int sus2c_basis4(double r, double lo, double inv_h, int n, const d
     return mu;
 }
 
+/* As sus2c_basis4, plus second r-derivatives d2B[0..3] (zero below lo). */
+static inline int sus2c_basis4_d2(double r, double lo, double inv_h, int n, const double* tab,
+                                  double* B, double* dB, double* d2B) {
+    int mu = sus2c_basis4(r, lo, inv_h, n, tab, B, dB);
+    double u = (r - lo) * inv_h;
+    const double* T = tab + 16 * mu;
+    if (u < 0.0) {
+        memset(d2B, 0, 4 * sizeof(double));
+        return mu;
+    }
+    u -= mu;
+    for (int k = 0; k < 4; ++k)
+        d2B[k] = (2.0 * T[8 + k] + 6.0 * u * T[12 + k]) * inv_h * inv_h;
+    return mu;
+}
+
 /* V = sum_lmn C[ma+l][mb+m][mc+n] A[l] B[m] G[n] and its derivatives along
  * the three legs (ij: A, ik: B, jk: G); s1, s2 are the strides of the ik and
  * jk axes.  The jk axis is contiguous: it is the vector lane. */

@@ -1,0 +1,276 @@
+"""Variable projection for the universal scaling (SUS2) scalars θ.
+
+For fixed θ -- amplitudes w_a and either per-pair (r0_ab, l_ab) or
+per-element (ρ_a, λ_a) -- the model is linear in every spline coefficient
+and one-body energy, so the loss is minimised exactly by a regularised
+linear solve (sus2c.fit).  Outside, Levenberg-Marquardt moves θ using the
+Jacobian of the predictions with respect to θ at the projected
+coefficients (Kaufman's simplification), computed analytically by the
+compiled ``theta_design`` kernel and accumulated as JᵀWJ and JᵀWr, so
+memory stays independent of the data size.
+
+Gauges: φ_ab = w_a w_b u(x) is unchanged by w -> αw, u -> u/α², and a
+common affine change of x can be absorbed by u; so the first element's
+amplitude and its like pair's (r0, l) (or its ρ, λ) are held fixed.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from itertools import combinations_with_replacement
+
+import numpy as np
+
+from .model import Scaling
+
+
+class ThetaMap:
+    """θ <-> Scaling, with the free parameters and their bounds."""
+
+    def __init__(self, elements, mode):
+        self.elements = list(elements)
+        self.mode = mode
+        ne = len(self.elements)
+        self.pairs = list(combinations_with_replacement(self.elements, 2))
+        names = [f"w_{e}" for e in self.elements]
+        if mode == "pair":
+            for a, b in self.pairs:
+                names += [f"r0_{a}-{b}", f"l_{a}-{b}"]
+        else:
+            names += [f"rho_{e}" for e in self.elements] + [f"lambda_{e}" for e in self.elements]
+        self.names = names
+        fixed = {0}
+        if mode == "pair":
+            fixed |= {ne, ne + 1}  # r0, l of the first like pair
+        else:
+            fixed |= {ne, 2 * ne}  # rho, lambda of the first element
+        self.free = np.array([i for i in range(len(names)) if i not in fixed], dtype=np.intp)
+        self.free_index = {int(i): k for k, i in enumerate(self.free)}
+
+    def vector(self, sc: Scaling) -> np.ndarray:
+        v = [sc.amplitudes[e] for e in self.elements]
+        if self.mode == "pair":
+            for a, b in self.pairs:
+                v += list(sc.pair(a, b))
+        else:
+            v += [sc.radii[e] for e in self.elements] + [sc.lengths[e] for e in self.elements]
+        return np.array(v, dtype=float)
+
+    def scaling(self, theta) -> Scaling:
+        ne = len(self.elements)
+        amps = {e: float(theta[i]) for i, e in enumerate(self.elements)}
+        if self.mode == "pair":
+            pairs = {p: (float(theta[ne + 2 * k]), float(theta[ne + 2 * k + 1])) for k, p in enumerate(self.pairs)}
+            return Scaling("pair", amps, pairs=pairs)
+        radii = {e: float(theta[ne + i]) for i, e in enumerate(self.elements)}
+        lengths = {e: float(theta[2 * ne + i]) for i, e in enumerate(self.elements)}
+        return Scaling("element", amps, radii=radii, lengths=lengths)
+
+    def lower_bounds(self, theta0):
+        """Amplitudes and lengths stay positive (and away from zero)."""
+        lo = np.full(len(theta0), -np.inf)
+        ne = len(self.elements)
+        lo[:ne] = 0.05 * np.abs(theta0[:ne])
+        if self.mode == "pair":
+            lo[ne + 1 :: 2] = 0.2 * theta0[ne + 1 :: 2]
+        else:
+            lo[2 * ne :] = 0.2 * theta0[2 * ne :]
+        return lo
+
+    # ---- kernel tables: which free θ each compiled universal part depends on
+    def _free(self, i):
+        return self.free_index.get(int(i), -1)
+
+    def _pair_entries(self, a, b, theta):
+        """(r0 entries, l entries) of a pair: [(free index, dr0/dθ)], [(free index, dl/dθ)]."""
+        ne = len(self.elements)
+        if self.mode == "pair":
+            k = self.pairs.index((a, b) if (a, b) in self.pairs else (b, a))
+            return [(self._free(ne + 2 * k), 1.0)], [(self._free(ne + 2 * k + 1), 1.0)]
+        ia, ib = self.elements.index(a), self.elements.index(b)
+        if ia == ib:
+            return [(self._free(ne + ia), 2.0)], [(self._free(2 * ne + ia), 1.0)]
+        return ([(self._free(ne + ia), 1.0), (self._free(ne + ib), 1.0)],
+                [(self._free(2 * ne + ia), 0.5), (self._free(2 * ne + ib), 0.5)])
+
+    def _amp_entries(self, elems, theta):
+        out = []
+        for e in dict.fromkeys(elems):
+            i = self.elements.index(e)
+            mult = elems.count(e)
+            out.append((self._free(i), mult / theta[i]))
+        return out
+
+    def part_tables(self, model, theta):
+        """u2/u3 arrays for ``engine.theta_design`` in the model's compile order."""
+        sc = self.scaling(theta)
+        u2_r0, u2_l, u2_idx, u2_fac = [], [], [], []
+        for a, b in model.pairs():
+            if (a, b) in model.pair_specific:
+                u2_r0.append(1.0), u2_l.append(1.0), u2_idx.append([-1] * 6), u2_fac.append([0.0] * 6)
+            if model.pair_universal is not None:
+                r0, l = sc.pair(a, b)
+                ent = _pad(self._amp_entries([a, b], theta), 2)
+                r0e, le = self._pair_entries(a, b, theta)
+                ent += _pad(r0e, 2) + _pad(le, 2)
+                u2_r0.append(r0), u2_l.append(l)
+                u2_idx.append([i for i, _ in ent]), u2_fac.append([f for _, f in ent])
+        u3_r0, u3_l, u3_idx, u3_fac = [], [], [], []
+        for a, b, c in model.triplets():
+            if not model.triplet_parts(a, b, c):
+                continue
+            if (a, b, c) in model.triplet_specific:
+                u3_r0.append([1.0] * 3), u3_l.append([1.0] * 3)
+                u3_idx.append([-1] * 15), u3_fac.append([0.0] * 15)
+            if model.triplet_universal is not None:
+                ent = _pad(self._amp_entries([a, b, c], theta), 3)
+                r0s, ls = [], []
+                for x, y in ((a, b), (a, c), (b, c)):
+                    r0, l = sc.pair(x, y)
+                    r0s.append(r0), ls.append(l)
+                    r0e, le = self._pair_entries(x, y, theta)
+                    ent += _pad(r0e, 2) + _pad(le, 2)
+                u3_r0.append(r0s), u3_l.append(ls)
+                u3_idx.append([i for i, _ in ent]), u3_fac.append([f for _, f in ent])
+
+        def arr(v, shape, dtype=float):
+            a = np.ascontiguousarray(v, dtype=dtype)
+            return a.reshape(shape) if a.size else np.zeros(shape, dtype=dtype)
+
+        n2, n3 = len(u2_r0), len(u3_r0)
+        return (
+            arr(u2_r0, (n2,)), arr(u2_l, (n2,)), arr(u2_idx, (n2, 6), np.intp), arr(u2_fac, (n2, 6)),
+            arr(u3_r0, (n3, 3)), arr(u3_l, (n3, 3)), arr(u3_idx, (n3, 15), np.intp), arr(u3_fac, (n3, 15)),
+        )
+
+
+def _pad(entries, n):
+    """Free entries first (fixed θ dropped), padded with (-1, 0) to n."""
+    entries = [(i, f) for i, f in entries if i >= 0]
+    return entries + [(-1, 0.0)] * (n - len(entries))
+
+
+def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads=1, batch_rows=4096):
+    """Yield (batch, J, row_start): ∂(rows)/∂θ_free in the design-row layout."""
+    from ._kernels import engine
+    from .fit import batch_arrays
+
+    tables = model.compiled()
+    parts = tmap.part_tables(model, theta)
+    nf = len(tmap.free)
+    batch, rows = [], 0
+
+    def rows_of(batch):
+        arr = batch_arrays(batch, model.elements, cutoff)
+        row_start = arr["row_start"]
+        J = np.zeros((row_start[-1], nf))
+        engine.theta_design(tables, *parts, *arr["kernel_args"], J, threads)
+        for k, fr in enumerate(batch):
+            J[row_start[k]] /= len(fr.atoms)  # energy per atom
+        return J, row_start
+
+    for fr in frames:
+        batch.append(fr)
+        rows += 1 + 3 * len(fr.atoms) + 6
+        if rows >= batch_rows:
+            J, rs = rows_of(batch)
+            yield batch, J, rs
+            batch, rows = [], 0
+    if batch:
+        J, rs = rows_of(batch)
+        yield batch, J, rs
+
+
+@dataclass
+class VarProResult:
+    scaling: Scaling
+    theta: np.ndarray
+    names: list
+    loss_history: list = field(default_factory=list)
+    log: list = field(default_factory=list)
+    iterations: int = 0
+    seconds: float = 0.0
+
+
+def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvature, x_ranges,
+                     weights, max_iter=20, tol=1e-5, threads=1, log=None) -> VarProResult:
+    """Levenberg-Marquardt on θ with the linear coefficients projected out."""
+    from .fit import FitError, Grams, Layout, _solve_one, accumulate, design_batches, targets
+
+    log = log or (lambda *a, **k: None)
+    tmap = ThetaMap(elements, scaling0.mode)
+    theta = tmap.vector(scaling0)
+    lower = tmap.lower_bounds(theta)
+    t0 = time.perf_counter()
+
+    def project(theta):
+        """Solve the linear problem at θ: (loss, layout, coefficients) or None if θ is unusable."""
+        try:
+            layout = Layout(elements, r_min, settings, tmap.scaling(theta), x_ranges=x_ranges)
+            grams = accumulate(layout, frames, np.zeros(len(frames), dtype=int), weights, threads=threads)
+        except (FitError, ValueError):
+            return None
+        A, b = grams.G[0], grams.b[0]
+        R_ridge, R_curv = layout.penalties()
+        scale = np.trace(A) / A.shape[0] if np.trace(A) > 0 else 1.0
+        c = _solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale)
+        pen = scale * (ridge * c @ R_ridge @ c + curvature * c @ R_curv @ c)
+        loss = float(c @ A @ c - 2 * c @ b + grams.yy[0] + pen)
+        A_reg = A + scale * (ridge * R_ridge + curvature * R_curv)
+        return loss, layout, c, A_reg
+
+    cur = project(theta)
+    if cur is None:
+        raise FitError("the initial universal scaling puts training distances outside the knots")
+    history = [cur[0]]
+    log(f"  scaling fit: start loss {cur[0]:.6g} ({len(tmap.free)} free scalars)")
+    mu = 1e-3
+    it = 0
+    for it in range(1, max_iter + 1):
+        loss, layout, c, A_reg = cur
+        model = layout.model(c)
+        nf = len(tmap.free)
+        JtJ = np.zeros((nf, nf))
+        Jtr = np.zeros(nf)
+        XtJ = np.zeros((layout.n_columns, nf))
+        design = design_batches(layout, frames, threads)
+        jac = theta_jacobian_batches(model, tmap, theta, frames, layout.cutoff, threads)
+        for (batch, X, rs), (_, J, _) in zip(design, jac):
+            for k, fr in enumerate(batch):
+                r0, r1 = rs[k], rs[k + 1]
+                y, w = targets(fr, r1 - r0, weights)
+                res = X[r0:r1] @ c - y
+                Jw = J[r0:r1] * w[:, None]
+                JtJ += J[r0:r1].T @ Jw
+                Jtr += Jw.T @ res
+                XtJ += X[r0:r1].T @ Jw
+        # Kaufman's projected Gauss-Newton matrix: the part of J the linear
+        # coefficients can absorb is removed (J_K = (I - X A^-1 X^T W) J)
+        JtJ = JtJ - XtJ.T @ np.linalg.solve(A_reg, XtJ)
+        JtJ = 0.5 * (JtJ + JtJ.T)
+        diag = np.maximum(np.diag(JtJ), 1e-12 * max(np.diag(JtJ).max(), 1e-300))
+        improved = False
+        for _ in range(12):
+            step = np.linalg.solve(JtJ + mu * np.diag(diag), -Jtr)
+            trial = theta.copy()
+            trial[tmap.free] += step
+            trial = np.maximum(trial, lower)
+            new = project(trial)
+            if new is not None and new[0] < loss:
+                improved = True
+                break
+            mu *= 4.0
+        if not improved:
+            log(f"  scaling fit: iteration {it}: no downhill step (mu {mu:.1e}); stopping")
+            break
+        rel = (loss - new[0]) / max(abs(loss), 1e-300)
+        theta, cur = trial, new
+        history.append(new[0])
+        mu = max(mu / 3.0, 1e-9)
+        log(f"  scaling fit: iteration {it}: loss {new[0]:.6g} (-{100 * rel:.3f} %), "
+            f"|step| {np.linalg.norm(step):.3g}, mu {mu:.1e}, {time.perf_counter() - t0:.1f} s")
+        if rel < tol:
+            break
+    return VarProResult(tmap.scaling(theta), theta, tmap.names, history, iterations=it,
+                        seconds=time.perf_counter() - t0)
