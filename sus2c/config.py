@@ -28,6 +28,7 @@ good 2+3-body model for a single-element metal or semiconductor::
     cv_folds = 5
     threads = 2                    # default: OMP_NUM_THREADS or all cores
     seed = 0
+    scaling_iterations = 20        # universal/hybrid: scaling fit steps
 
     [output]
     model = "model.json"
@@ -49,7 +50,8 @@ from .fit import FitError, FitSettings
 SCHEMA = {
     "data": {"train", "test", "validation_fraction", "type_map"},
     "model": {"elements", "cutoff2", "cutoff3", "intervals2", "intervals3", "r_min", "mode", "scaling"},
-    "fit": {"energy_weight", "force_weight", "stress_weight", "ridge", "curvature", "cv_folds", "threads", "seed"},
+    "fit": {"energy_weight", "force_weight", "stress_weight", "ridge", "curvature", "cv_folds", "threads", "seed",
+            "scaling_iterations"},
     "output": {"model"},
 }
 
@@ -141,7 +143,7 @@ def load_config(path) -> Config:
             if v != "cv":
                 v = float(_number(v, f"[fit] {key}"))
             kw[key] = v
-    for key in ("cv_folds", "threads", "seed"):
+    for key in ("cv_folds", "threads", "seed", "scaling_iterations"):
         if key in fitt:
             kw[key] = _number(fitt[key], f"[fit] {key}", integer=True)
     try:

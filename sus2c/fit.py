@@ -113,7 +113,8 @@ class Layout:
     column numbers + 1 (0 = fixed at zero).
     """
 
-    def __init__(self, elements, r_min, settings: FitSettings, scaling: Scaling = None, x_ranges=None):
+    def __init__(self, elements, r_min, settings: FitSettings, scaling: Scaling = None, x_ranges=None,
+                 present=None):
         s = settings
         self.elements = list(elements)
         self.settings = s
@@ -130,12 +131,20 @@ class Layout:
         pair_universal = triplet_universal = None
         n2 = int(s.intervals2)
         n3 = s.intervals3
+        # specific parts only for pairs / triplets that occur in the data
+        # (``present``: sets of pair and triplet keys; None = all)
+        has_pair = (lambda p: True) if present is None else (lambda p: p in present[0])
+        has_trip = (lambda t: True) if present is None else (lambda t: t in present[1])
         if specific:
             for a, b in pairs:
+                if not has_pair((a, b)):
+                    continue
                 pair_specific[(a, b)] = Spline1D(self._rmin(a, b), s.cutoff2, n2, self._columns1(f"2b {a}-{b}", n2))
             if s.three_body:
                 for a in self.elements:
                     for b, c in combinations_with_replacement(self.elements, 2):
+                        if not has_trip((a, b, c)):
+                            continue
                         lo = (self._rmin(a, b), self._rmin(a, c), self._rmin(b, c))
                         hi = (s.cutoff3, s.cutoff3, 2 * s.cutoff3)
                         if b == c:
@@ -322,6 +331,41 @@ def _types(atoms, elements):
     return np.array([index[s] for s in syms], dtype=np.int32)
 
 
+def present_terms(frames, elements, cutoff2, cutoff3, threads=1):
+    """(pairs, triplets) that occur in the data within the 2- and 3-body cutoffs.
+
+    Triplet keys are (centre, b, c) with b <= c in element order.
+    """
+    ne = len(elements)
+    pairs, trips = set(), set()
+    for fr in frames:
+        a = fr.atoms
+        off, idx, sh = neighbor_list(a.positions, a.cell.array, a.pbc, max(cutoff2, cutoff3), threads)
+        if not len(idx):
+            continue
+        t = _types(a, elements)
+        centre = np.repeat(np.arange(len(a)), np.diff(off))
+        d = np.linalg.norm(a.positions[idx] + sh - a.positions[centre], axis=1)
+        ti, tj = t[centre], t[idx]
+        near = d < cutoff2
+        for i, j in set(zip(np.minimum(ti, tj)[near].tolist(), np.maximum(ti, tj)[near].tolist())):
+            pairs.add((elements[i], elements[j]))
+        if cutoff3 > 0:
+            sel = d < cutoff3
+            counts = np.zeros((len(a), ne), dtype=int)
+            np.add.at(counts, (centre[sel], tj[sel]), 1)
+            for i_atom in range(len(a)):
+                row = counts[i_atom]
+                have = np.nonzero(row)[0]
+                for x in range(len(have)):
+                    for y in range(x, len(have)):
+                        b, c = have[x], have[y]
+                        if b == c and row[b] < 2:
+                            continue
+                        trips.add((elements[t[i_atom]], elements[b], elements[c]))
+    return pairs, trips
+
+
 def shortest_distances(frames, elements, cutoff, threads=1):
     """Shortest distance per element pair over all frames (None where a pair never occurs)."""
     ne = len(elements)
@@ -346,20 +390,27 @@ def shortest_distances(frames, elements, cutoff, threads=1):
 def type_weights(frames, fractions):
     """Row weight per target type: fraction / (weighted row count x spread of the data).
 
-    Spreads: variance of per-atom energies, mean square force component and
-    mean square stress component; computed from the raw data, so the weights
-    are known before featurisation.
+    Spreads: the variance of per-atom energies left after a least-squares fit
+    of one energy per element (so that, in multi-element data, composition
+    alone does not make energy errors look cheap), the mean square force
+    component and the mean square stress component; computed from the raw
+    data, so the weights are known before featurisation.
     """
     fractions = np.asarray(fractions, dtype=float)
     n = np.zeros(3)
-    s1 = np.zeros(3)
     s2 = np.zeros(3)
-    for fr in frames:
+    symbols = sorted({s for fr in frames for s in fr.atoms.get_chemical_symbols()})
+    index = {e: i for i, e in enumerate(symbols)}
+    comp = np.zeros((len(frames), len(symbols)))
+    e_atom = np.zeros(len(frames))
+    w_e = np.zeros(len(frames))
+    for k, fr in enumerate(frames):
         w = fr.weight
-        e = fr.energy / len(fr.atoms)
-        n[0] += w
-        s1[0] += w * e
-        s2[0] += w * e * e
+        natoms = len(fr.atoms)
+        for sym in fr.atoms.get_chemical_symbols():
+            comp[k, index[sym]] += 1.0 / natoms
+        e_atom[k] = fr.energy / natoms
+        w_e[k] = w
         if fr.forces is not None:
             f = np.asarray(fr.forces, dtype=float)
             n[1] += w * f.size
@@ -368,12 +419,17 @@ def type_weights(frames, fractions):
             st = np.asarray(fr.stress, dtype=float)
             n[2] += w * 6
             s2[2] += w * float(np.sum(st * st))
+    if len(frames):
+        sw = np.sqrt(w_e)
+        e1, *_ = np.linalg.lstsq(comp * sw[:, None], e_atom * sw, rcond=None)
+        resid = e_atom - comp @ e1
+        n[0] = w_e.sum()
+        s2[0] = float(np.sum(w_e * resid * resid))
     weights = np.zeros(3)
     for k in range(3):
         if n[k] <= 0 or fractions[k] <= 0:
             continue
-        mean = s1[k] / n[k] if k == 0 else 0.0
-        spread = max(s2[k] / n[k] - mean * mean, 1e-12)
+        spread = max(s2[k] / n[k], 1e-12)
         weights[k] = fractions[k] / (n[k] * spread)
     return weights
 
@@ -716,6 +772,9 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
     folds = rng.permutation(np.arange(len(frames)) % k)
     fractions = [settings.energy_weight, settings.force_weight, settings.stress_weight]
     weights = type_weights(frames, fractions)
+    present = None
+    if settings.mode != "universal" and len(elements) > 1:
+        present = present_terms(frames, elements, settings.cutoff2, settings.cutoff3, threads)
     x_ranges = None
     scaling_info = None
     t_scaling = 0.0
@@ -732,13 +791,14 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
             from .varpro import optimize_scaling
 
             t_s = time.perf_counter()
-            layout0 = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges)
+            layout0 = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present)
             log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout0.n_columns} coefficients; "
                 "fitting the universal scaling (variable projection)")
             g0 = accumulate(layout0, frames, folds, weights, threads=threads, progress=progress)
             s0 = solve(g0, layout0, settings)
             vp = optimize_scaling(frames, elements, r_min, settings, scaling, s0.ridge, s0.curvature, x_ranges,
-                                  weights, max_iter=settings.scaling_iterations, threads=threads, log=log)
+                                  weights, max_iter=settings.scaling_iterations, threads=threads, log=log,
+                                  present=present)
             scaling = vp.scaling
             t_scaling = time.perf_counter() - t_s
             scaling_info = {"iterations": vp.iterations, "loss": vp.loss_history, "seconds": t_scaling}
@@ -746,7 +806,7 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
         scaling_info = dict(scaling_info or {})
         scaling_info["fitted_pairs"] = [f"{a}-{b}" for (a, b), d in dmin.items() if d is not None]
         scaling_info["inferred_pairs"] = [f"{a}-{b}" for a, b in inferred]
-    layout = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges)
+    layout = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present)
     log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout.n_columns} coefficients")
     t_layout = time.perf_counter()
     grams = accumulate(layout, frames, folds, weights, threads=threads, progress=progress)

@@ -67,16 +67,21 @@ class ThetaMap:
         lengths = {e: float(theta[2 * ne + i]) for i, e in enumerate(self.elements)}
         return Scaling("element", amps, radii=radii, lengths=lengths)
 
-    def lower_bounds(self, theta0):
-        """Amplitudes and lengths stay positive (and away from zero)."""
-        lo = np.full(len(theta0), -np.inf)
+    def bounds(self, theta0):
+        """Box around the start: amplitudes in [0.05, 20] x, lengths in [0.2, 3] x,
+        radii / r0 within 1 Å.  Keeps every step physical and the cutoffs in r
+        (r0 + l x_hi) from running away."""
         ne = len(self.elements)
-        lo[:ne] = 0.05 * np.abs(theta0[:ne])
+        lo = np.array(theta0, dtype=float)
+        hi = np.array(theta0, dtype=float)
+        lo[:ne], hi[:ne] = 0.05 * np.abs(theta0[:ne]), 20.0 * np.abs(theta0[:ne])
         if self.mode == "pair":
-            lo[ne + 1 :: 2] = 0.2 * theta0[ne + 1 :: 2]
+            r0s, ls = slice(ne, None, 2), slice(ne + 1, None, 2)
         else:
-            lo[2 * ne :] = 0.2 * theta0[2 * ne :]
-        return lo
+            r0s, ls = slice(ne, 2 * ne), slice(2 * ne, None)
+        lo[r0s], hi[r0s] = theta0[r0s] - 1.0, theta0[r0s] + 1.0
+        lo[ls], hi[ls] = 0.2 * theta0[ls], 3.0 * theta0[ls]
+        return lo, hi
 
     # ---- kernel tables: which free θ each compiled universal part depends on
     def _free(self, i):
@@ -194,20 +199,23 @@ class VarProResult:
 
 
 def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvature, x_ranges,
-                     weights, max_iter=20, tol=1e-5, threads=1, log=None) -> VarProResult:
+                     weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None) -> VarProResult:
     """Levenberg-Marquardt on θ with the linear coefficients projected out."""
     from .fit import FitError, Grams, Layout, _solve_one, accumulate, design_batches, targets
 
     log = log or (lambda *a, **k: None)
     tmap = ThetaMap(elements, scaling0.mode)
     theta = tmap.vector(scaling0)
-    lower = tmap.lower_bounds(theta)
+    lower, upper = tmap.bounds(theta)
+    max_cutoff = 1.5 * max(settings.cutoff2, 2 * settings.cutoff3)
     t0 = time.perf_counter()
 
     def project(theta):
         """Solve the linear problem at θ: (loss, layout, coefficients) or None if θ is unusable."""
         try:
-            layout = Layout(elements, r_min, settings, tmap.scaling(theta), x_ranges=x_ranges)
+            layout = Layout(elements, r_min, settings, tmap.scaling(theta), x_ranges=x_ranges, present=present)
+            if layout.cutoff > max_cutoff:  # a scaling that stretches u far beyond the data
+                return None
             grams = accumulate(layout, frames, np.zeros(len(frames), dtype=int), weights, threads=threads)
         except (FitError, ValueError):
             return None
@@ -227,6 +235,7 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
     log(f"  scaling fit: start loss {cur[0]:.6g} ({len(tmap.free)} free scalars)")
     mu = 1e-3
     it = 0
+    small = 0
     for it in range(1, max_iter + 1):
         loss, layout, c, A_reg = cur
         model = layout.model(c)
@@ -255,7 +264,7 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
             step = np.linalg.solve(JtJ + mu * np.diag(diag), -Jtr)
             trial = theta.copy()
             trial[tmap.free] += step
-            trial = np.maximum(trial, lower)
+            trial = np.clip(trial, lower, upper)
             new = project(trial)
             if new is not None and new[0] < loss:
                 improved = True
@@ -270,7 +279,8 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
         mu = max(mu / 3.0, 1e-9)
         log(f"  scaling fit: iteration {it}: loss {new[0]:.6g} (-{100 * rel:.3f} %), "
             f"|step| {np.linalg.norm(step):.3g}, mu {mu:.1e}, {time.perf_counter() - t0:.1f} s")
-        if rel < tol:
+        small = small + 1 if rel < tol else 0
+        if small >= 2:  # two steps in a row gained less than tol
             break
     return VarProResult(tmap.scaling(theta), theta, tmap.names, history, iterations=it,
                         seconds=time.perf_counter() - t0)
