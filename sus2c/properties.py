@@ -194,8 +194,10 @@ def load_calculator(spec, threads=None):
 
         return EMT(), "EMT"
     from .calculator import Calculator
+    from .model import Model
 
-    return Calculator(spec, threads=threads), os.path.basename(str(spec))
+    label = "sus2c" if isinstance(spec, Model) else os.path.basename(str(spec))
+    return Calculator(spec, threads=threads), label
 
 
 def check_elements(calc, atoms):

@@ -176,5 +176,17 @@ def run_demo(out="sus2c-demo", threads=None, log=_say):
     with open(os.path.join(out, "errors.json"), "w") as fh:
         json.dump(reports, fh, indent=1, default=float)
     log(f"\nwrote {out}/model.json, {out}/errors.md, {out}/errors.json, {out}/train.xyz, {out}/test.xyz")
+
+    # the fitted curves, parity plots, and properties against the EMT reference
+    from .analysis import plot_all
+    from .data import read_frames
+    from .validate import validate
+
+    files = plot_all(res.model, os.path.join(out, "plots"), frames=read_frames(cfg.test), threads=threads)
+    log(f"wrote {len(files)} plots to {out}/plots/")
+    for el, a in (("Cu", 3.61), ("Ni", 3.52)):
+        log(f"validating fcc {el} against EMT ...")
+        validate(res.model, f"fcc:{el}:{a}", reference="emt", out=os.path.join(out, f"validate-{el}"),
+                 threads=threads)
     log(f"demo finished in {time.perf_counter() - t0:.1f} s")
     return res, reports
