@@ -162,6 +162,15 @@ def _cmd_demo(args):
     return 0
 
 
+def _add_type_map(q):
+    q.add_argument(
+        "--type-map",
+        default=None,
+        metavar="MAP",
+        help="element of each integer atom type in MLIP .cfg files, e.g. 0=Mo,1=Nb (or Mo,Nb)",
+    )
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="sus2c",
@@ -214,12 +223,7 @@ def build_parser():
     )
     q.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     q.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
-    q.add_argument(
-        "--type-map",
-        default=None,
-        metavar="MAP",
-        help="element of each integer atom type in MLIP .cfg files, e.g. 0=Mo,1=Nb (or Mo,Nb)",
-    )
+    _add_type_map(q)
     q.set_defaults(func=_cmd_evaluate)
 
     q = sub.add_parser(
@@ -242,12 +246,7 @@ def build_parser():
     )
     q.add_argument("--format", choices=["png", "pdf", "svg"], default="png", help="file format (default: png)")
     q.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
-    q.add_argument(
-        "--type-map",
-        default=None,
-        metavar="MAP",
-        help="element of each integer atom type in MLIP .cfg files, e.g. 0=Mo,1=Nb (or Mo,Nb)",
-    )
+    _add_type_map(q)
     q.set_defaults(func=_cmd_plot)
 
     q = sub.add_parser(

@@ -562,17 +562,22 @@ def design_batches(layout: Layout, frames, threads=1, batch_rows=4096):
             X[r0] /= len(fr.atoms)
         return X, row_start
 
+    for batch in batches(frames, batch_rows):
+        X, row_start = rows_of(batch)
+        yield batch, X, row_start
+
+
+def batches(frames, batch_rows):
+    """Consecutive groups of frames with about ``batch_rows`` design rows each."""
     batch, rows = [], 0
     for fr in frames:
         batch.append(fr)
         rows += 1 + 3 * len(fr.atoms) + 6
         if rows >= batch_rows:
-            X, row_start = rows_of(batch)
-            yield batch, X, row_start
+            yield batch
             batch, rows = [], 0
     if batch:
-        X, row_start = rows_of(batch)
-        yield batch, X, row_start
+        yield batch
 
 
 def targets(frame, n_rows, weights):

@@ -159,12 +159,11 @@ def _pad(entries, n):
 def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads=1, batch_rows=4096):
     """Yield (batch, J, row_start): ∂(rows)/∂θ_free in the design-row layout."""
     from ._kernels import engine
-    from .fit import batch_arrays
+    from .fit import batch_arrays, batches
 
     tables = model.compiled()
     parts = tmap.part_tables(model, theta)
     nf = len(tmap.free)
-    batch, rows = [], 0
 
     def rows_of(batch):
         arr = batch_arrays(batch, model.elements, cutoff)
@@ -175,14 +174,7 @@ def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads
             J[row_start[k]] /= len(fr.atoms)  # energy per atom
         return J, row_start
 
-    for fr in frames:
-        batch.append(fr)
-        rows += 1 + 3 * len(fr.atoms) + 6
-        if rows >= batch_rows:
-            J, rs = rows_of(batch)
-            yield batch, J, rs
-            batch, rows = [], 0
-    if batch:
+    for batch in batches(frames, batch_rows):
         J, rs = rows_of(batch)
         yield batch, J, rs
 
@@ -207,7 +199,8 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
     tmap = ThetaMap(elements, scaling0.mode)
     theta = tmap.vector(scaling0)
     lower, upper = tmap.bounds(theta)
-    max_cutoff = 1.5 * max(settings.cutoff2, 2 * settings.cutoff3)
+    # a step may not stretch the longest reach in r by more than half
+    max_cutoff = 1.5 * Layout(elements, r_min, settings, scaling0, x_ranges=x_ranges, present=present).cutoff
     t0 = time.perf_counter()
 
     def project(theta):
