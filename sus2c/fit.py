@@ -22,6 +22,7 @@ knots (and, for universal parts, the scalings) are fixed.  The pipeline is
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -602,7 +603,16 @@ def accumulate(layout: Layout, frames, folds, weights, threads=1, batch_rows=409
     ``weights``: row weight per target type (energy per atom, force, stress),
     see :func:`type_weights`; each frame's own weight multiplies them.
     """
-    grams = Grams(layout.n_columns, int(max(folds) + 1) if len(folds) else 1)
+    n_folds = int(max(folds) + 1) if len(folds) else 1
+    need = 8.0 * n_folds * layout.n_columns**2
+    budget = float(os.environ.get("SUS2C_MAX_GRAM_GIB", "8")) * 2**30
+    if need > budget:
+        raise FitError(
+            f"the model has {layout.n_columns} coefficients: its normal equations for {n_folds} folds would take "
+            f"{need / 2**30:.1f} GiB (limit {budget / 2**30:.0f} GiB, set SUS2C_MAX_GRAM_GIB); use fewer "
+            "intervals, fewer elements, cutoff3 = 0, or mode = 'universal' (shared functions)"
+        )
+    grams = Grams(layout.n_columns, n_folds)
     bar = _Progress(len(frames), "featurising", progress)
     fold_of = {id(fr): int(f) for fr, f in zip(frames, folds)}
     for batch, X, row_start in design_batches(layout, frames, threads, batch_rows):
