@@ -32,6 +32,11 @@ cdef class CompiledModel:
     cdef public object coef, tab
     cdef public object p3_base
     cdef public int p3_slots
+    # the same arrays as typed views, acquired once (not on every kernel call)
+    cdef const int[::1] v_pair_of, v_p2_start, v_p2_n, v_trip_of, v_trip_swap, v_p3_start, v_p3_n, v_p3_base
+    cdef const double[::1] v_rc2, v_rc3, v_p2_lo, v_p2_hi, v_p2_invh, v_p2_wall, v_p2_poly
+    cdef const double[::1] v_p3_lo, v_p3_hi, v_p3_invh, v_coef, v_tab
+    cdef const Py_ssize_t[::1] v_p2_poly_off, v_p2_coef, v_p2_tab, v_p3_coef, v_p3_tab
 
     def __init__(self, n_elements, pair_of, rc2, rc3, p2_start, p2_lo, p2_hi, p2_invh, p2_n,
                  p2_coef, p2_tab, p2_wall, trip_of, trip_swap, p3_start, p3_lo, p3_hi, p3_invh,
@@ -72,6 +77,13 @@ cdef class CompiledModel:
             off += 4 * n
         self.p2_poly = (np.ascontiguousarray(np.concatenate(polys)) if polys else np.zeros(1),
                         np.ascontiguousarray(offs, dtype=np.intp))
+        self.v_pair_of, self.v_p2_start, self.v_p2_n = pair_of, p2_start, p2_n
+        self.v_trip_of, self.v_trip_swap, self.v_p3_start, self.v_p3_n = trip_of, trip_swap, p3_start, p3_n
+        self.v_p3_base = self.p3_base
+        self.v_rc2, self.v_rc3, self.v_p2_lo, self.v_p2_hi, self.v_p2_invh = rc2, rc3, p2_lo, p2_hi, p2_invh
+        self.v_p2_wall, self.v_p2_poly, self.v_p2_poly_off = p2_wall, self.p2_poly[0], self.p2_poly[1]
+        self.v_p3_lo, self.v_p3_hi, self.v_p3_invh, self.v_coef, self.v_tab = p3_lo, p3_hi, p3_invh, coef, tab
+        self.v_p2_coef, self.v_p2_tab, self.v_p3_coef, self.v_p3_tab = p2_coef, p2_tab, p3_coef, p3_tab
 
     @property
     def max_cutoff(self):
@@ -145,30 +157,30 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef Py_ssize_t N = pos.shape[0]
     cdef int nt = max(1, nthreads)
     cdef int ne = model.n_elements
-    cdef const int[::1] pair_of = model.pair_of
-    cdef const double[::1] rc2 = model.rc2
-    cdef const double[::1] rc3 = model.rc3
-    cdef const int[::1] p2_start = model.p2_start
-    cdef const double[::1] p2_lo = model.p2_lo
-    cdef const double[::1] p2_hi = model.p2_hi
-    cdef const double[::1] p2_invh = model.p2_invh
-    cdef const int[::1] p2_n = model.p2_n
-    cdef const double[::1] p2_wall = model.p2_wall
-    cdef const double[::1] p2_poly = model.p2_poly[0]
-    cdef const Py_ssize_t[::1] p2_poly_off = model.p2_poly[1]
-    cdef const int[::1] trip_of = model.trip_of
-    cdef const int[::1] trip_swap = model.trip_swap
-    cdef const int[::1] p3_start = model.p3_start
-    cdef const double[::1] p3_lo = model.p3_lo
-    cdef const double[::1] p3_hi = model.p3_hi
-    cdef const double[::1] p3_invh = model.p3_invh
-    cdef const int[::1] p3_n = model.p3_n
-    cdef const Py_ssize_t[::1] p3_coef = model.p3_coef
-    cdef const Py_ssize_t[::1] p3_tab = model.p3_tab
-    cdef const double[::1] coef = model.coef
-    cdef const double[::1] tab = model.tab
+    cdef const int[::1] pair_of = model.v_pair_of
+    cdef const double[::1] rc2 = model.v_rc2
+    cdef const double[::1] rc3 = model.v_rc3
+    cdef const int[::1] p2_start = model.v_p2_start
+    cdef const double[::1] p2_lo = model.v_p2_lo
+    cdef const double[::1] p2_hi = model.v_p2_hi
+    cdef const double[::1] p2_invh = model.v_p2_invh
+    cdef const int[::1] p2_n = model.v_p2_n
+    cdef const double[::1] p2_wall = model.v_p2_wall
+    cdef const double[::1] p2_poly = model.v_p2_poly
+    cdef const Py_ssize_t[::1] p2_poly_off = model.v_p2_poly_off
+    cdef const int[::1] trip_of = model.v_trip_of
+    cdef const int[::1] trip_swap = model.v_trip_swap
+    cdef const int[::1] p3_start = model.v_p3_start
+    cdef const double[::1] p3_lo = model.v_p3_lo
+    cdef const double[::1] p3_hi = model.v_p3_hi
+    cdef const double[::1] p3_invh = model.v_p3_invh
+    cdef const int[::1] p3_n = model.v_p3_n
+    cdef const Py_ssize_t[::1] p3_coef = model.v_p3_coef
+    cdef const Py_ssize_t[::1] p3_tab = model.v_p3_tab
+    cdef const double[::1] coef = model.v_coef
+    cdef const double[::1] tab = model.v_tab
     cdef bint has3 = len(model.p3_start) > 1
-    cdef const int[::1] p3_base = model.p3_base
+    cdef const int[::1] p3_base = model.v_p3_base
     cdef Py_ssize_t nslots = max(1, model.p3_slots)
 
     cdef Py_ssize_t maxnb = 0, i
