@@ -258,7 +258,7 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         gsum = scratch + 48 + 4 * maxnb
         f3 = scratch + 48 + 5 * maxnb
         out3 = scratch + 40
-        for i in prange(N, schedule="static"):
+        for i in prange(N, schedule="guided"):
             ti = types[i]
             n3 = 0
             vi = NULL
