@@ -138,7 +138,8 @@ class Calculator(_ASECalculator):
         if cached is not None and np.array_equal(cached[0], numbers):
             return cached[1]
         types = check_atoms(atoms, self.model)
-        self._types_cache = (numbers.copy(), types)
+        e1 = self._e1[types]
+        self._types_cache = (numbers.copy(), types, e1, float(e1.sum()))
         return types
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -151,9 +152,10 @@ class Calculator(_ASECalculator):
                 self.atoms = atoms.copy()
         atoms = self.atoms
         types = self._types(atoms)
-        if not np.all(np.isfinite(atoms.positions)):
+        if not np.isfinite(atoms.positions).all():
             check_atoms(atoms, self.model)  # raises, naming the atoms
-        if not np.all(np.isfinite(atoms.cell.array)):
+        cell = atoms.cell.array
+        if not np.isfinite(cell).all():
             raise ValueError("the cell contains NaN or infinity")
         pbc = atoms.pbc
         want_stress = "stress" in properties or "stresses" in properties
@@ -164,7 +166,7 @@ class Calculator(_ASECalculator):
             )
         per_atom = "energies" in properties or "stresses" in properties
         pos = np.ascontiguousarray(atoms.positions, dtype=float)
-        offsets, index, shifts = self._nl.update(pos, atoms.cell.array, pbc, self.threads)
+        offsets, index, shifts = self._nl.update(pos, cell, pbc, self.threads)
         # below ~100 atoms per thread, waking more threads costs more than it saves
         threads = max(1, min(self.threads, len(atoms) // 100))
         out = engine.compute(self._tables, pos, types, offsets, index, shifts, per_atom, threads)
@@ -172,8 +174,8 @@ class Calculator(_ASECalculator):
             i, j = out["coincident"]
             what = "an atom and its own periodic image are" if i == j else f"atoms {i} and {j} are"
             raise ValueError(f"{what} at the same position: the energy is undefined")
-        e1 = self._e1[types]
-        energy = out["energy"] + float(e1.sum())
+        e1, e1_total = self._types_cache[2], self._types_cache[3]
+        energy = out["energy"] + e1_total
         self.n_close_atoms = int(out["below"].sum())
         if self.n_close_atoms and not self._warned:
             self._warned = True
@@ -190,7 +192,10 @@ class Calculator(_ASECalculator):
         if per_atom:
             self.results["energies"] = out["energies"] + e1
         if pbc.all():
-            volume = abs(float(np.linalg.det(atoms.cell.array)))
+            key = cell.tobytes()
+            if getattr(self, "_volume", (None,))[0] != key:
+                self._volume = (key, abs(float(np.linalg.det(cell))))
+            volume = self._volume[1]
             self.results["stress"] = out["virial"] / volume
             if per_atom:
                 self.results["stresses"] = out["virials"] / volume
