@@ -21,7 +21,6 @@ knots (and, for universal parts, the scalings) are fixed.  The pipeline is
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -31,9 +30,8 @@ from itertools import combinations_with_replacement
 import numpy as np
 import scipy.linalg
 
-from . import bspline
 from .model import Model, Scaling, Spline1D, Spline3D
-from .neighbors import neighbor_list
+from .neighbors import bond_distances, neighbor_list
 
 TYPES = ("energy", "force", "stress")
 HYBRID_SPECIFIC_RIDGE = 100.0  # hybrid mode: ridge on specific corrections relative to the universal parts
@@ -341,12 +339,10 @@ def present_terms(frames, elements, cutoff2, cutoff3, threads=1):
     pairs, trips = set(), set()
     for fr in frames:
         a = fr.atoms
-        off, idx, sh = neighbor_list(a.positions, a.cell.array, a.pbc, max(cutoff2, cutoff3), threads)
+        centre, idx, d = bond_distances(a, max(cutoff2, cutoff3), threads)
         if not len(idx):
             continue
         t = _types(a, elements)
-        centre = np.repeat(np.arange(len(a)), np.diff(off))
-        d = np.linalg.norm(a.positions[idx] + sh - a.positions[centre], axis=1)
         ti, tj = t[centre], t[idx]
         near = d < cutoff2
         for i, j in set(zip(np.minimum(ti, tj)[near].tolist(), np.maximum(ti, tj)[near].tolist())):
@@ -373,12 +369,10 @@ def shortest_distances(frames, elements, cutoff, threads=1):
     best = np.full((ne, ne), np.inf)
     for fr in frames:
         a = fr.atoms
-        off, idx, sh = neighbor_list(a.positions, a.cell.array, a.pbc, cutoff, threads)
+        centre, idx, d = bond_distances(a, cutoff, threads)
         if len(idx) == 0:
             continue
         t = _types(a, elements)
-        centre = np.repeat(np.arange(len(a)), np.diff(off))
-        d = np.linalg.norm(a.positions[idx] + sh - a.positions[centre], axis=1)
         ti, tj = t[centre], t[idx]
         np.minimum.at(best, (ti, tj), d)
     best = np.minimum(best, best.T)

@@ -96,6 +96,14 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
     )
 
 
+def bond_distances(atoms, cutoff, threads=1, half=False):
+    """(centre, neighbour, distance) of every neighbour entry of an Atoms within ``cutoff``."""
+    off, idx, sh = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff, threads, half)
+    centre = np.repeat(np.arange(len(atoms)), np.diff(off))
+    d = np.linalg.norm(atoms.positions[idx] + sh - atoms.positions[centre], axis=1)
+    return centre, idx, d
+
+
 class NeighborList:
     """A neighbour list with a skin, rebuilt only when it may have gone stale."""
 

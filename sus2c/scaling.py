@@ -15,7 +15,7 @@ from itertools import combinations_with_replacement
 import numpy as np
 
 from .model import Scaling
-from .neighbors import neighbor_list
+from .neighbors import bond_distances
 
 L_FRACTION = 0.1  # l_ab = L_FRACTION * r0_ab
 
@@ -27,11 +27,9 @@ def first_peaks(frames, elements, cutoff=6.0, bin_width=0.02):
     edges = np.arange(0.0, cutoff + bin_width, bin_width)
     for fr in frames:
         a = fr.atoms
-        off, idx, sh = neighbor_list(a.positions, a.cell.array, a.pbc, cutoff)
+        centre, idx, d = bond_distances(a, cutoff)
         if not len(idx):
             continue
-        centre = np.repeat(np.arange(len(a)), np.diff(off))
-        d = np.linalg.norm(a.positions[idx] + sh - a.positions[centre], axis=1)
         t = np.array([index[s] for s in a.get_chemical_symbols()])
         ti, tj = np.minimum(t[centre], t[idx]), np.maximum(t[centre], t[idx])
         for p in set(zip(ti.tolist(), tj.tolist())):

@@ -15,7 +15,6 @@ amplitude and its like pair's (r0, l) (or its ρ, λ) are held fixed.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement
@@ -193,7 +192,7 @@ class VarProResult:
 def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvature, x_ranges,
                      weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None) -> VarProResult:
     """Levenberg-Marquardt on θ with the linear coefficients projected out."""
-    from .fit import FitError, Grams, Layout, _solve_one, accumulate, design_batches, targets
+    from .fit import FitError, Layout, _solve_one, accumulate, design_batches, targets
 
     log = log or (lambda *a, **k: None)
     tmap = ThetaMap(elements, scaling0.mode)

@@ -145,7 +145,7 @@ def run_demo(out="sus2c-demo", threads=None, log=_say):
     from ase.io import write
 
     from .config import Config
-    from .evaluate import evaluate, format_table
+    from .evaluate import format_table
     from .fit import FitSettings
 
     t0 = time.perf_counter()

@@ -10,42 +10,7 @@
 Every plot function returns a :class:`matplotlib.figure.Figure` and takes an
 optional ``ax``; figures are built without pyplot (see :mod:`.plots`).
 """
-from .plots import (
-    QUANTITIES,
-    distance_ranges,
-    fit_rose,
-    parity_data,
-    plot_all,
-    plot_collapse,
-    plot_error_histogram,
-    plot_pair,
-    plot_pairs,
-    plot_parity,
-    plot_triplet,
-    plot_triplet_slice,
-    plot_universal,
-    predict,
-    rose,
-    training_range,
-    triplet_slice,
-)
+from . import plots
+from .plots import *  # noqa: F401,F403 - the public plotting API, listed in plots.__all__
 
-__all__ = [
-    "QUANTITIES",
-    "distance_ranges",
-    "fit_rose",
-    "parity_data",
-    "plot_all",
-    "plot_collapse",
-    "plot_error_histogram",
-    "plot_pair",
-    "plot_pairs",
-    "plot_parity",
-    "plot_triplet",
-    "plot_triplet_slice",
-    "plot_universal",
-    "predict",
-    "rose",
-    "training_range",
-    "triplet_slice",
-]
+__all__ = list(plots.__all__)

@@ -150,7 +150,7 @@ def distance_ranges(frames, elements, cutoff, threads=1):
     ``elements``; pairs that never occur within the cutoff are left out, and
     atoms of other elements are ignored.
     """
-    from ..neighbors import neighbor_list
+    from ..neighbors import bond_distances
 
     elements = list(elements)
     index = {e: i for i, e in enumerate(elements)}
@@ -161,12 +161,10 @@ def distance_ranges(frames, elements, cutoff, threads=1):
         atoms = getattr(fr, "atoms", fr)
         if len(atoms) == 0:
             continue
-        off, idx, sh = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff, threads, half=True)
+        centre, idx, d = bond_distances(atoms, cutoff, threads, half=True)
         if len(idx) == 0:
             continue
         t = np.array([index.get(s, -1) for s in atoms.get_chemical_symbols()])
-        centre = np.repeat(np.arange(len(atoms)), np.diff(off))
-        d = np.linalg.norm(atoms.positions[idx] + sh - atoms.positions[centre], axis=1)
         ti, tj = t[centre], t[idx]
         keep = (ti >= 0) & (tj >= 0) & (d < cutoff)
         ti, tj, d = np.minimum(ti[keep], tj[keep]), np.maximum(ti[keep], tj[keep]), d[keep]
