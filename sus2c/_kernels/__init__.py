@@ -6,11 +6,18 @@ build.  Set SUS2C_SIMD=baseline to force the baseline build.
 """
 import os
 
-# Threads that finish a parallel region sleep instead of spinning (unless the
-# user chose otherwise): spinning threads steal the cores that BLAS or another
-# process needs, which made runs many times slower on busy machines.  Must be
-# set before the OpenMP runtime loads with the first kernel module.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Threads that finish a parallel region spin briefly, then sleep (unless the
+# user chose a wait policy).  MD calls a millisecond kernel every step: with
+# threads that sleep at once (OMP_WAIT_POLICY=PASSIVE) waking them cost so
+# much that 2 threads ran the 2-body kernel of 2000 Mo atoms no faster than
+# one (1.25 -> 1.25 ms; 0.75 ms with the brief spin).  Spinning without end
+# (ACTIVE, or libgomp's long default) steals the cores BLAS or other
+# processes need.  On a machine shared with other busy processes set
+# OMP_WAIT_POLICY=PASSIVE.  Must be set before the OpenMP runtime loads with
+# the first kernel module.
+if not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")):
+    os.environ["GOMP_SPINCOUNT"] = "10000"  # GNU libgomp: spin iterations (~0.1 ms)
+    os.environ["KMP_BLOCKTIME"] = "1"  # LLVM/Intel libomp: spin milliseconds
 
 from . import _engine  # noqa: E402
 
