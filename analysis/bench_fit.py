@@ -21,17 +21,20 @@ import sys
 import time
 from pathlib import Path
 
+CONFIG = Path(__file__).resolve().parents[1] / "examples" / "mo" / "fit.toml"
 CHILD = r"""
 import json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
 from sus2c.data import read_frames
-from sus2c.fit import FitSettings, fit
-data, threads, repeat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+from sus2c.config import load_config
+from sus2c.fit import fit
+data, threads, repeat, config = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 frames = read_frames(data) * repeat
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
-res = fit(frames, FitSettings(cutoff2=5.0, cutoff3=4.25, intervals2=20, intervals3=(8, 8, 16),
-                              energy_weight=0.97, force_weight=0.03, stress_weight=0.0, threads=threads))
+settings = load_config(config).settings
+settings.threads = threads
+res = fit(frames, settings)
 wall = time.perf_counter() - t
 print(json.dumps({
     "structures": len(frames), "atoms": sum(len(f.atoms) for f in frames), "threads": threads,
@@ -46,7 +49,7 @@ print(json.dumps({
 
 def run(data, threads, repeat):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", CHILD, data, str(threads), str(repeat)],
+    out = subprocess.run([sys.executable, "-c", CHILD, data, str(threads), str(repeat), str(CONFIG)],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
