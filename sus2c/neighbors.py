@@ -117,13 +117,12 @@ class NeighborList:
         self._key = None
 
     def update(self, positions, cell, pbc, threads=1):
-        pos = np.asarray(positions, dtype=float)
+        pos = np.ascontiguousarray(positions, dtype=float)
         key = (len(pos), np.asarray(cell, dtype=float).tobytes(), np.asarray(pbc, dtype=bool).tobytes())
         if self._key == key and self.skin > 0:
             if len(pos) == 0:
                 return self.offsets, self.index, self.shifts
-            disp = pos - self._positions
-            if (disp * disp).sum(axis=1).max() < (0.5 * self.skin) ** 2:
+            if not _neighbors.moved_beyond(pos, self._positions, 0.5 * self.skin):
                 return self.offsets, self.index, self.shifts
         self.offsets, self.index, self.shifts = neighbor_list(
             pos, cell, pbc, self.cutoff + self.skin, threads, self.half

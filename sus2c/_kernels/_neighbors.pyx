@@ -189,3 +189,26 @@ def periodic_images(const double[:, ::1] frac, const double[:, ::1] wrap, const 
                 atom[count] = i
                 count += 1
     return pts_a[:count], atom_a[:count], shift_a[:count]
+
+
+def moved_beyond(const double[:, ::1] pos, const double[:, ::1] ref, double limit):
+    """True when some atom is at least ``limit`` away from its reference position.
+
+    The staleness test of a neighbour list with a skin, run every MD step: a
+    compiled loop that stops at the first such atom (numpy needed ~45 µs for
+    2000 atoms, most of a small system's per-step overhead).
+    """
+    cdef Py_ssize_t i, n = pos.shape[0]
+    cdef double lim2 = limit * limit, dx, dy, dz
+    cdef bint moved = False
+    if ref.shape[0] != n:
+        raise ValueError(f"{n} positions against {ref.shape[0]} reference positions")
+    with nogil:
+        for i in range(n):
+            dx = pos[i, 0] - ref[i, 0]
+            dy = pos[i, 1] - ref[i, 1]
+            dz = pos[i, 2] - ref[i, 2]
+            if dx * dx + dy * dy + dz * dz >= lim2:
+                moved = True
+                break
+    return moved
