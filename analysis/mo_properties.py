@@ -104,25 +104,25 @@ def cubic_fit(strains, stresses, max_strain):
             "rms_residual_gpa": float(np.sqrt(np.mean(resid**2)))}
 
 
-def acoustic_velocities(ph, a0):
+def qpoint_index(ph, label):
+    """Index on the band path of the special point ``label`` (first occurrence)."""
+    k = list(ph.band_labels).index(label)
+    return int(np.argmin(np.abs(np.asarray(ph.band_x) - ph.band_special_x[k])))
+
+
+def acoustic_velocities(ph):
     """Initial slopes (m/s) of the three branches leaving Gamma towards H ([100])."""
-    labels = list(ph.band_labels)
     x = np.asarray(ph.band_x)
-    f = np.asarray(ph.band_frequencies_thz)
-    sx = np.asarray(ph.band_special_x)
-    i0 = int(np.argmin(np.abs(x - sx[labels.index("G")])))
+    i0 = qpoint_index(ph, "G")
     # a few points out from Gamma, where the dispersion is still linear
     i1 = i0 + 3
     dq = x[i1] - x[i0]  # ASE's band axis is |q| in 1/Å, 2 pi included
-    v = 2 * np.pi * np.sort(f[i1]) / dq * 100.0  # omega/q; THz·Å = 100 m/s
+    v = 2 * np.pi * np.sort(ph.band_frequencies_thz[i1]) / dq * 100.0  # omega/q; THz·Å = 100 m/s
     return {"TA_m_per_s": float(v[0]), "TA2_m_per_s": float(v[1]), "LA_m_per_s": float(v[2])}
 
 
 def frequencies_at(ph, label):
-    labels = list(ph.band_labels)
-    k = labels.index(label)
-    i = int(np.argmin(np.abs(np.asarray(ph.band_x) - ph.band_special_x[k])))
-    return sorted(float(v) for v in ph.band_frequencies_thz[i])
+    return sorted(float(v) for v in ph.band_frequencies_thz[qpoint_index(ph, label)])
 
 
 def main():
@@ -179,7 +179,7 @@ def main():
     rho = 2 * atomic_masses[atomic_numbers["Mo"]] / kg / (a0 * 1e-10) ** 3  # kg/m^3
     d0 = dft[0.021]
     v_dft = {"TA_m_per_s": np.sqrt(d0["C44_gpa"] * 1e9 / rho), "LA_m_per_s": np.sqrt(d0["C11_gpa"] * 1e9 / rho)}
-    v_model = acoustic_velocities(ph, a0)
+    v_model = acoustic_velocities(ph)
     named = props.elastic.named_gpa
 
     print("\nbcc Mo                   model (own a0)   model, same strain set   DFT, same strain set   published")

@@ -119,11 +119,8 @@ class NeighborList:
     def update(self, positions, cell, pbc, threads=1):
         pos = np.ascontiguousarray(positions, dtype=float)
         key = (len(pos), np.asarray(cell, dtype=float).tobytes(), np.asarray(pbc, dtype=bool).tobytes())
-        if self._key == key and self.skin > 0:
-            if len(pos) == 0:
-                return self.offsets, self.index, self.shifts
-            if not _neighbors.moved_beyond(pos, self._positions, 0.5 * self.skin):
-                return self.offsets, self.index, self.shifts
+        if self._key == key and self.skin > 0 and not _neighbors.moved_beyond(pos, self._positions, 0.5 * self.skin):
+            return self.offsets, self.index, self.shifts
         self.offsets, self.index, self.shifts = neighbor_list(
             pos, cell, pbc, self.cutoff + self.skin, threads, self.half
         )
