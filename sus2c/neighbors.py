@@ -28,17 +28,23 @@ def _effective_cell(cell, pbc):
         vol_scale = np.abs(sub).max()
     eff = cell.copy()
     # complete the basis with unit vectors orthogonal to the periodic rows
-    basis = [cell[k] for k in periodic]
+    # (projected against an orthonormal basis of their span: the rows
+    # themselves need not be orthogonal, e.g. a hexagonal slab)
+    ortho = []
+    for b in cell[periodic]:
+        for o in ortho:
+            b = b - (b @ o) * o
+        ortho.append(b / np.linalg.norm(b))
     for k in range(3):
         if pbc[k]:
             continue
         for trial in np.eye(3):
             v = trial.copy()
-            for b in basis:
-                v -= (v @ b) / (b @ b) * b
+            for o in ortho:
+                v -= (v @ o) * o
             if np.linalg.norm(v) > 1e-6:
                 v /= np.linalg.norm(v)
-                basis.append(v)
+                ortho.append(v)
                 eff[k] = v
                 break
     if periodic and abs(np.linalg.det(eff)) < 1e-12 * vol_scale ** len(periodic):
