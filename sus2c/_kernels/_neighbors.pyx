@@ -14,6 +14,7 @@ the same neighbour) need no special case.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
+from libc.stdlib cimport calloc, free, malloc, realloc
 
 cnp.import_array()
 
@@ -50,9 +51,11 @@ cdef inline bint _second(Py_ssize_t i, Py_ssize_t p, const Py_ssize_t* patom,
 cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start,
                         const Py_ssize_t* order, const double* home, double ox, double oy,
                         double oz, double ix, double iy, double iz, Py_ssize_t nx,
-                        Py_ssize_t ny, Py_ssize_t nz, double cut2, Py_ssize_t* out,
+                        Py_ssize_t ny, Py_ssize_t nz, double cut2, Py_ssize_t* out, Py_ssize_t cap,
                         bint half, const Py_ssize_t* patom, const double* pshift) noexcept nogil:
-    """Count (out == NULL) or list (sorted point slots into out) the points within the cutoff of home atom i."""
+    """Sorted point slots within the cutoff of home atom i, written to out while
+    fewer than ``cap``; returns how many there are (the caller retries with a
+    larger buffer when that exceeds cap)."""
     cdef double xi = home[3 * i], yi = home[3 * i + 1], zi = home[3 * i + 2]
     cdef Py_ssize_t bx = _clamp(<Py_ssize_t>((xi - ox) * ix), nx)
     cdef Py_ssize_t by = _clamp(<Py_ssize_t>((yi - oy) * iy), ny)
@@ -78,7 +81,7 @@ cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start
                     if half and not _second(i, order[q], patom, pshift):
                         q += 1
                         continue
-                    if out != NULL:
+                    if count < cap:
                         out[count] = q
                     count += 1
                 q += 1
@@ -94,9 +97,15 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     offsets[i]..offsets[i+1]-1 hold the neighbour atom and the Cartesian
     shift such that the bond vector is x[atom] + shift - x[i] (positions as
     given to sus2c.neighbors.neighbor_list).
+
+    One search pass: the home atoms are cut into contiguous chunks, each
+    thread lists a chunk's neighbours into a buffer of its own (grown when
+    needed), then the buffers are copied into place once the per-atom counts
+    give the offsets.  The result does not depend on the thread count.
     """
-    cdef Py_ssize_t P = points.shape[0], p, q, i, e, k
-    nt = max(1, nthreads)
+    cdef Py_ssize_t P = points.shape[0], p, q, i, e, k, b, c, a0, a1, used, cnt, cap, est
+    cdef int nt = max(1, nthreads)
+    cdef int failed = 0  # a reduction (+=): a plain assignment in prange would be lastprivate
     pts = np.asarray(points)
     lo = pts.min(axis=0) if P else np.zeros(3)
     hi = pts.max(axis=0) if P else np.zeros(3)
@@ -110,45 +119,112 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     bsize = np.maximum(extent / nb, size)  # never smaller than cutoff / NB
     cdef double ox = lo[0], oy = lo[1], oz = lo[2]
     cdef double ix = 1.0 / bsize[0], iy = 1.0 / bsize[1], iz = 1.0 / bsize[2]
-    cdef Py_ssize_t nx = nb[0], ny = nb[1], nz = nb[2]
-    b3 = np.clip(((pts - lo) / bsize).astype(np.intp), 0, nb - 1)
-    which = (b3[:, 0] * ny + b3[:, 1]) * nz + b3[:, 2]
-    order_a = np.argsort(which, kind="stable").astype(np.intp)
-    start_a = np.zeros(nx * ny * nz + 1, dtype=np.intp)
-    np.cumsum(np.bincount(which, minlength=nx * ny * nz), out=start_a[1:])
-    xyz_a = np.ascontiguousarray(pts[order_a])
-    home_a = np.ascontiguousarray(pts[:n_home])
-    cdef const double* xyz = <const double*>cnp.PyArray_DATA(xyz_a)
-    cdef const double* home = <const double*>cnp.PyArray_DATA(home_a)
-    cdef const Py_ssize_t* start = <const Py_ssize_t*>cnp.PyArray_DATA(start_a)
-    cdef const Py_ssize_t* order = <const Py_ssize_t*>cnp.PyArray_DATA(order_a)
-    cdef double cut2 = cutoff * cutoff
-    cdef const Py_ssize_t* patom = &point_atom[0]
-    cdef const double* pshift = &point_shift[0, 0]
+    cdef Py_ssize_t nx = nb[0], ny = nb[1], nz = nb[2], nbins = nx * ny * nz
 
+    # counting sort of the points into bins (stable: by point index within a bin)
+    which_a = np.empty(P, dtype=np.intp)
+    start_a = np.zeros(nbins + 1, dtype=np.intp)
+    fill_a = np.empty(nbins, dtype=np.intp)
+    order_a = np.empty(P, dtype=np.intp)
+    xyz_a = np.empty((P, 3))
+    cdef Py_ssize_t[::1] which = which_a, start_v = start_a, fill = fill_a, order_v = order_a
+    cdef double[:, ::1] xyz_v = xyz_a
+    with nogil:
+        for p in range(P):
+            b = (_clamp(<Py_ssize_t>((points[p, 0] - ox) * ix), nx) * ny
+                 + _clamp(<Py_ssize_t>((points[p, 1] - oy) * iy), ny)) * nz \
+                + _clamp(<Py_ssize_t>((points[p, 2] - oz) * iz), nz)
+            which[p] = b
+            start_v[b + 1] += 1
+        for b in range(nbins):
+            start_v[b + 1] += start_v[b]
+            fill[b] = start_v[b]
+        for p in range(P):
+            q = fill[which[p]]
+            fill[which[p]] = q + 1
+            order_v[q] = p
+            xyz_v[q, 0] = points[p, 0]
+            xyz_v[q, 1] = points[p, 1]
+            xyz_v[q, 2] = points[p, 2]
+    cdef const double* xyz = &xyz_v[0, 0] if P else NULL
+    cdef const double* home = &points[0, 0] if P else NULL
+    cdef const Py_ssize_t* start = &start_v[0]
+    cdef const Py_ssize_t* order = &order_v[0] if P else NULL
+    cdef double cut2 = cutoff * cutoff
+    cdef const Py_ssize_t* patom = &point_atom[0] if P else NULL
+    cdef const double* pshift = &point_shift[0, 0] if P else NULL
+
+    # expected neighbours per atom (mean density x search sphere, with margin):
+    # only the first guess of a chunk buffer's size, grown when exceeded
+    volume = float(np.prod(np.maximum(extent, size)))
+    est = <Py_ssize_t>(1.3 * P / volume * 4.18879 * cutoff ** 3) + 8
+    if half:
+        est = est // 2 + 8
+    cdef Py_ssize_t nch = max(1, min(n_home, 8 * nt))
     counts_a = np.zeros(n_home + 1, dtype=np.intp)
     cdef Py_ssize_t[::1] counts = counts_a
-    for i in prange(n_home, nogil=True, schedule="static", num_threads=nt):
-        counts[i + 1] = _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz,
-                                nx, ny, nz, cut2, NULL, half, patom, pshift)
-    offsets_a = np.cumsum(counts_a)
-    cdef Py_ssize_t[::1] offsets = offsets_a
-    M = int(offsets_a[n_home])
-    slot_a = np.empty(max(M, 1), dtype=np.intp)
-    cdef Py_ssize_t* slot = <Py_ssize_t*>cnp.PyArray_DATA(slot_a)
-    atom_a = np.empty(M, dtype=np.intp)
-    shift_a = np.empty((M, 3), dtype=float)
-    cdef Py_ssize_t[::1] atom = atom_a
-    cdef double[:, ::1] shift = shift_a
-    for i in prange(n_home, nogil=True, schedule="static", num_threads=nt):
-        _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz, nx, ny, nz, cut2,
-                slot + offsets[i], half, patom, pshift)
-        for e in range(offsets[i], offsets[i + 1]):
-            p = order[slot[e]]
-            atom[e] = point_atom[p]
-            for k in range(3):
-                shift[e, k] = point_shift[p, k] - point_shift[i, k]
+    cdef Py_ssize_t** bufs = <Py_ssize_t**>calloc(nch, sizeof(Py_ssize_t*))
+    cdef Py_ssize_t* buf
+    cdef Py_ssize_t* grown
+    if bufs == NULL:
+        raise MemoryError("neighbour list: out of memory")
+    try:
+        for c in prange(nch, nogil=True, schedule="dynamic", num_threads=nt):
+            a0 = c * n_home // nch
+            a1 = (c + 1) * n_home // nch
+            cap = (a1 - a0) * est + 64
+            buf = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * cap)
+            used = 0
+            if buf == NULL:
+                failed += 1
+                continue
+            for i in range(a0, a1):
+                cnt = _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz, nx, ny, nz, cut2,
+                              buf + used, cap - used, half, patom, pshift)
+                if cnt > cap - used:
+                    cap = 2 * cap + cnt
+                    grown = <Py_ssize_t*>realloc(buf, sizeof(Py_ssize_t) * cap)
+                    if grown == NULL:
+                        failed += 1
+                        break
+                    buf = grown
+                    _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz, nx, ny, nz, cut2,
+                            buf + used, cap - used, half, patom, pshift)
+                counts[i + 1] = cnt
+                used = used + cnt
+            bufs[c] = buf
+        if failed:
+            raise MemoryError("neighbour list: out of memory")
+        offsets_a = np.cumsum(counts_a)
+        M = int(offsets_a[n_home])
+        atom_a = np.empty(M, dtype=np.intp)
+        shift_a = np.empty((M, 3), dtype=float)
+        if M:
+            _scatter(bufs, nch, n_home, offsets_a, order, point_atom, point_shift, atom_a, shift_a, nt)
+    finally:
+        for c in range(nch):
+            free(bufs[c])
+        free(bufs)
     return offsets_a, atom_a, shift_a
+
+
+cdef void _scatter(Py_ssize_t** bufs, Py_ssize_t nch, Py_ssize_t n_home, const Py_ssize_t[::1] offsets,
+                   const Py_ssize_t* order, const Py_ssize_t[::1] point_atom,
+                   const double[:, ::1] point_shift, Py_ssize_t[::1] atom, double[:, ::1] shift,
+                   int nt):
+    """Copy every chunk buffer (sorted point slots) into the CSR arrays as atoms and shifts."""
+    cdef Py_ssize_t c, i, e, e0, p, a0, a1
+    for c in prange(nch, nogil=True, schedule="static", num_threads=nt):
+        a0 = c * n_home // nch
+        a1 = (c + 1) * n_home // nch
+        e0 = offsets[a0]
+        for i in range(a0, a1):
+            for e in range(offsets[i], offsets[i + 1]):
+                p = order[bufs[c][e - e0]]
+                atom[e] = point_atom[p]
+                shift[e, 0] = point_shift[p, 0] - point_shift[i, 0]
+                shift[e, 1] = point_shift[p, 1] - point_shift[i, 1]
+                shift[e, 2] = point_shift[p, 2] - point_shift[i, 2]
 
 
 def periodic_images(const double[:, ::1] frac, const double[:, ::1] wrap, const double[:, ::1] cell,
