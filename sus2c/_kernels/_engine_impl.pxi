@@ -9,8 +9,9 @@ is d = pos[nbr[e]] + shift[e] - pos[i].
 atom and its own image: from the entry whose shift is lexicographically
 positive), and its force is applied to both ends.  3-body: every unordered
 neighbour pair {j, k} of centre i within the 3-body cutoffs.  Forces, virials
-and per-atom quantities go to per-thread buffers that are summed at the end,
-so threads never write to the same memory.
+and per-atom quantities go to per-thread buffers, so threads never write to
+the same memory; the threads then sum the buffers atom by atom in the same
+parallel region.
 """
 import numpy as np
 cimport numpy as cnp
@@ -19,6 +20,9 @@ from libc.math cimport sqrt
 from libc.stdlib cimport malloc, free
 
 from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_triplet4
+
+cdef extern from "_omp.h" nogil:
+    void sus2c_barrier() noexcept
 
 cnp.import_array()
 
@@ -200,6 +204,18 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef double[:, ::1] tot = tot_a
     cdef cnp.int8_t[:, ::1] belowbuf = below_a
     cdef Py_ssize_t[:, ::1] bad = bad_a
+    # sums over threads (with one thread the buffers are the results)
+    forces_a = np.empty((N, 3)) if nt > 1 else f_a[0]
+    energies_a = (np.empty(N) if nt > 1 else e_a[0]) if per_atom else None
+    virials_a = (np.empty((N, 6)) if nt > 1 else v_a[0]) if per_atom else None
+    flags_a = np.empty(N, dtype=np.int8) if nt > 1 else below_a[0]
+    cdef double[:, ::1] fsum = forces_a
+    cdef double[::1] esum = energies_a if per_atom else e_a[0]
+    cdef double[:, ::1] vsum = virials_a if per_atom else v_a[0]
+    cdef cnp.int8_t[::1] flags = flags_a
+    cdef double sx, sy, sz
+    cdef cnp.int8_t sb
+    cdef int tt, vz
 
     cdef Py_ssize_t z
     cdef int tid, ti, tj, tk, p, q, t, swap, n0, n1, n2, ma, mb, mc, flag
@@ -407,29 +423,46 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         free(cache)
         free(j3)
         free(t3)
+        if nt > 1:
+            # every thread's buffers are complete once all threads get here
+            sus2c_barrier()
+            for i in prange(N, schedule="static"):
+                sx = 0.0
+                sy = 0.0
+                sz = 0.0
+                sb = 0
+                for tt in range(nt):
+                    sx = sx + fbuf[tt, i, 0]
+                    sy = sy + fbuf[tt, i, 1]
+                    sz = sz + fbuf[tt, i, 2]
+                    sb = sb | belowbuf[tt, i]
+                fsum[i, 0] = sx
+                fsum[i, 1] = sy
+                fsum[i, 2] = sz
+                flags[i] = sb
+                if per_atom:
+                    sx = 0.0
+                    for tt in range(nt):
+                        sx = sx + ebuf[tt, i]
+                    esum[i] = sx
+                    for vz in range(6):
+                        sx = 0.0
+                        for tt in range(nt):
+                            sx = sx + vbuf[tt, i, vz]
+                        vsum[i, vz] = sx
 
     coincident = None
     if bad_a.max() >= 0:
         for row in bad_a:
             if row[0] >= 0:
                 coincident = (int(min(row)), int(max(row)))
-    if nt == 1:  # nothing to reduce over threads
-        return dict(
-            energy=float(tot_a[0, 0]),
-            forces=f_a[0],
-            virial=tot_a[0, 1:7].copy(),
-            energies=e_a[0] if per_atom else None,
-            virials=v_a[0] if per_atom else None,
-            below=below_a[0].astype(bool),
-            coincident=coincident,
-        )
     return dict(
         energy=float(tot_a[:, 0].sum()),
-        forces=f_a.sum(axis=0),
+        forces=forces_a,
         virial=tot_a[:, 1:7].sum(axis=0),
-        energies=e_a.sum(axis=0) if per_atom else None,
-        virials=v_a.sum(axis=0) if per_atom else None,
-        below=below_a.any(axis=0),
+        energies=energies_a,
+        virials=virials_a,
+        below=flags_a.view(bool),
         coincident=coincident,
     )
 
