@@ -9,6 +9,7 @@ from ase.calculators.calculator import Calculator as _ASECalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
 from ._kernels import _openmp, engine
+from ._kernels._neighbors import same_data
 from .model import Model, load
 from .neighbors import NeighborList
 
@@ -109,13 +110,13 @@ class Calculator(_ASECalculator):
             return list(all_changes)
         a, b = old.arrays, atoms.arrays
         changes = []
-        if a["numbers"].tobytes() != b["numbers"].tobytes():
+        if not same_data(a["numbers"], b["numbers"]):
             changes.append("numbers")
-        if a["positions"].tobytes() != b["positions"].tobytes():
+        if not same_data(a["positions"], b["positions"]):
             changes.append("positions")
-        if old.cell.array.tobytes() != atoms.cell.array.tobytes():
+        if not same_data(old.cell.array, atoms.cell.array):
             changes.append("cell")
-        if old.pbc.tobytes() != atoms.pbc.tobytes():
+        if not same_data(old.pbc, atoms.pbc):
             changes.append("pbc")
         return changes
 

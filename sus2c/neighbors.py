@@ -8,6 +8,8 @@ than half the skin and the cell, periodicity and atom count are unchanged.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._kernels import _neighbors
@@ -52,6 +54,26 @@ def _effective_cell(cell, pbc):
     return eff
 
 
+@functools.lru_cache(maxsize=16)
+def _image_setup(cell_bytes, pbc_bytes, cutoff):
+    """Cell-dependent part of a periodic list, cached: MD keeps the cell between rebuilds.
+
+    Returns (inverse effective cell, reach along each direction in fractional
+    units, largest lattice translation needed, effective cell), read-only.
+    """
+    cell = np.frombuffer(cell_bytes).reshape(3, 3)
+    pbc = np.frombuffer(pbc_bytes, dtype=bool)
+    eff = _effective_cell(cell, pbc)
+    inv = np.linalg.inv(eff)
+    # planes of a periodic direction are 1/|b_k| apart (b_k: reciprocal rows)
+    reach = np.where(pbc, cutoff * np.linalg.norm(inv, axis=0), 0.0)
+    nimg = np.where(pbc, np.ceil(reach), 0).astype(np.intp)
+    out = (inv, reach, nimg, np.ascontiguousarray(eff))
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
 def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
     """Neighbour list within ``cutoff``: (offsets, index, shifts).
 
@@ -65,24 +87,11 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
     if n == 0 or not cutoff > 0:
         return np.zeros(n + 1, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros((0, 3))
     if pbc.any():
-        eff = _effective_cell(cell, pbc)
-        inv = np.linalg.inv(eff)
+        inv, reach, nimg, eff = _image_setup(np.asarray(cell, dtype=float).tobytes(), pbc.tobytes(), float(cutoff))
         frac = pos @ inv
         wrap = np.where(pbc, -np.floor(frac), 0.0)
-        frac_w = frac + wrap
-        # planes of a periodic direction are 1/|b_k| apart (b_k: reciprocal rows)
-        recip = np.linalg.norm(inv, axis=0)
-        reach = np.where(pbc, cutoff * recip, 0.0)
-        nimg = np.where(pbc, np.ceil(reach).astype(int), 0)
-        rng = [np.arange(-m, m + 1) for m in nimg]
-        images = np.stack(np.meshgrid(*rng, indexing="ij"), axis=-1).reshape(-1, 3)
-        images = images[np.argsort(np.abs(images).sum(axis=1), kind="stable")]  # (0,0,0) first
         points, atom_idx, shifts_pt = _neighbors.periodic_images(
-            np.ascontiguousarray(frac_w),
-            np.ascontiguousarray(wrap),
-            np.ascontiguousarray(eff),
-            np.ascontiguousarray(images, dtype=np.intp),
-            np.ascontiguousarray(reach, dtype=float),
+            np.ascontiguousarray(frac + wrap), np.ascontiguousarray(wrap), eff, nimg, reach,
             np.ascontiguousarray(pbc, dtype=np.int32),
         )
     else:

@@ -352,6 +352,32 @@ def test_threads_give_same_results(kind):
             assert rel_err(one[key], two[key]) <= 1e-12, key
 
 
+def test_state_check_sees_every_change():
+    """The calculator's own change test (a byte compare) misses nothing ASE's would see."""
+    model = make_model("MoW-2b-universal")
+    atoms = random_structure("bulk", model.elements, seed=5)
+    calc = Calculator(model, threads=1)
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    assert calc.check_state(atoms) == []
+    moved = atoms.copy()
+    moved.positions[7, 1] = np.nextafter(moved.positions[7, 1], np.inf)  # one ulp
+    assert calc.check_state(moved) == ["positions"]
+    swapped = atoms.copy()
+    swapped.numbers[[0, 1]] = [42, 74] if swapped.numbers[0] != 42 else [74, 42]
+    assert "numbers" in calc.check_state(swapped)
+    strained = atoms.copy()
+    strained.cell[0, 0] += 1e-12
+    assert calc.check_state(strained) == ["cell"]
+    slab = atoms.copy()
+    slab.pbc = (True, True, False)
+    assert calc.check_state(slab) == ["pbc"]
+    # and a change is acted on: the energy follows the moved atom
+    e0 = atoms.get_potential_energy()
+    atoms.positions[7] += [0.05, 0.0, 0.0]
+    assert atoms.get_potential_energy() != e0
+
+
 # --------------------------------------------------------------------------- 4. neighbour-list skin, MD
 
 

@@ -14,7 +14,9 @@ the same neighbour) need no special case.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
+from libc.math cimport ceil, floor
 from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcmp
 
 cnp.import_array()
 
@@ -228,19 +230,25 @@ cdef void _scatter(Py_ssize_t** bufs, Py_ssize_t nch, Py_ssize_t n_home, const P
 
 
 def periodic_images(const double[:, ::1] frac, const double[:, ::1] wrap, const double[:, ::1] cell,
-                    const Py_ssize_t[:, ::1] images, const double[::1] reach, const int[::1] pbc):
+                    const Py_ssize_t[::1] nimg, const double[::1] reach, const int[::1] pbc):
     """Every image of every atom that lies within ``reach`` (fractional) of the cell.
 
     ``frac``: wrapped fractional coordinates (N, 3); ``wrap``: the lattice
-    translation (fractional) that wrapped each atom; ``images``: lattice
-    translations to try, (0, 0, 0) first so that the home atoms come first.
+    translation (fractional) that wrapped each atom; ``nimg``: the largest
+    lattice translation to try along each direction (0 when not periodic).
     Returns (points, atom, shift) with points = (frac + image) @ cell and
-    shift = (wrap + image) @ cell, the Cartesian shift from the input position.
+    shift = (wrap + image) @ cell, the Cartesian shift from the input
+    position: the N home atoms first (image 0), then each atom's other images.
+    Only translations that can reach the slab [-reach, 1 + reach) are tried.
     """
-    cdef Py_ssize_t n = frac.shape[0], ni = images.shape[0], m, i, k, c, count = 0
+    cdef Py_ssize_t n = frac.shape[0], i, k, c, count = 0, m0, m1, m2
+    cdef Py_ssize_t lo[3]
+    cdef Py_ssize_t hi[3]
+    cdef Py_ssize_t m[3]
     cdef double s[3]
     cdef double t[3]
     cdef bint ok
+    cdef Py_ssize_t ni = (2 * nimg[0] + 1) * (2 * nimg[1] + 1) * (2 * nimg[2] + 1)
     pts_a = np.empty((n * ni, 3))
     atom_a = np.empty(n * ni, dtype=np.intp)
     shift_a = np.empty((n * ni, 3))
@@ -248,23 +256,51 @@ def periodic_images(const double[:, ::1] frac, const double[:, ::1] wrap, const 
     cdef Py_ssize_t[::1] atom = atom_a
     cdef double[:, ::1] shift = shift_a
     with nogil:
-        for m in range(ni):
-            for i in range(n):
-                ok = True
-                for k in range(3):
-                    s[k] = frac[i, k] + images[m, k]
-                    if pbc[k] and (s[k] < -reach[k] - 1e-12 or s[k] >= 1.0 + reach[k] + 1e-12):
-                        ok = False
-                if not ok and m > 0:
-                    continue
-                for k in range(3):
-                    t[k] = wrap[i, k] + images[m, k]
-                for c in range(3):
-                    pts[count, c] = s[0] * cell[0, c] + s[1] * cell[1, c] + s[2] * cell[2, c]
-                    shift[count, c] = t[0] * cell[0, c] + t[1] * cell[1, c] + t[2] * cell[2, c]
-                atom[count] = i
-                count += 1
+        for i in range(n):
+            m[0] = 0
+            m[1] = 0
+            m[2] = 0
+            _image(i, m, frac, wrap, cell, pts, shift, count)
+            atom[count] = i
+            count += 1
+        for i in range(n):
+            for k in range(3):
+                lo[k] = 0
+                hi[k] = 0
+                if pbc[k]:
+                    # a range that holds every image passing the exact test below
+                    lo[k] = max(-nimg[k], <Py_ssize_t>ceil(-reach[k] - frac[i, k] - 1e-9))
+                    hi[k] = min(nimg[k], <Py_ssize_t>floor(1.0 + reach[k] - frac[i, k] + 1e-9))
+            for m0 in range(lo[0], hi[0] + 1):
+                for m1 in range(lo[1], hi[1] + 1):
+                    for m2 in range(lo[2], hi[2] + 1):
+                        if m0 == 0 and m1 == 0 and m2 == 0:
+                            continue
+                        m[0] = m0
+                        m[1] = m1
+                        m[2] = m2
+                        ok = True
+                        for k in range(3):
+                            s[k] = frac[i, k] + m[k]
+                            if pbc[k] and (s[k] < -reach[k] - 1e-12 or s[k] >= 1.0 + reach[k] + 1e-12):
+                                ok = False
+                        if not ok:
+                            continue
+                        _image(i, m, frac, wrap, cell, pts, shift, count)
+                        atom[count] = i
+                        count += 1
     return pts_a[:count], atom_a[:count], shift_a[:count]
+
+
+cdef inline void _image(Py_ssize_t i, const Py_ssize_t* m, const double[:, ::1] frac,
+                        const double[:, ::1] wrap, const double[:, ::1] cell, double[:, ::1] pts,
+                        double[:, ::1] shift, Py_ssize_t row) noexcept nogil:
+    cdef double s0 = frac[i, 0] + m[0], s1 = frac[i, 1] + m[1], s2 = frac[i, 2] + m[2]
+    cdef double t0 = wrap[i, 0] + m[0], t1 = wrap[i, 1] + m[1], t2 = wrap[i, 2] + m[2]
+    cdef Py_ssize_t c
+    for c in range(3):
+        pts[row, c] = s0 * cell[0, c] + s1 * cell[1, c] + s2 * cell[2, c]
+        shift[row, c] = t0 * cell[0, c] + t1 * cell[1, c] + t2 * cell[2, c]
 
 
 def moved_beyond(const double[:, ::1] pos, const double[:, ::1] ref, double limit):
@@ -288,3 +324,17 @@ def moved_beyond(const double[:, ::1] pos, const double[:, ::1] ref, double limi
                 moved = True
                 break
     return moved
+
+
+def same_data(cnp.ndarray a, cnp.ndarray b):
+    """True when two arrays have the same dtype, shape and bytes (memcmp).
+
+    The calculator's per-call "did the atoms change?" test: comparing the
+    positions of 2000 atoms through ``tobytes()`` copies cost ~8 µs per call,
+    three calls per MD step.  Non-contiguous arrays are compared as copies.
+    """
+    if a.dtype != b.dtype or a.ndim != b.ndim or any(a.shape[k] != b.shape[k] for k in range(a.ndim)):
+        return False
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    return memcmp(cnp.PyArray_DATA(a), cnp.PyArray_DATA(b), <size_t>cnp.PyArray_NBYTES(a)) == 0
