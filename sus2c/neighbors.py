@@ -59,27 +59,30 @@ def _image_setup(cell_bytes, pbc_bytes, cutoff):
     """Cell-dependent part of a periodic list, cached: MD keeps the cell between rebuilds.
 
     Returns (inverse effective cell, reach along each direction in fractional
-    units, largest lattice translation needed, effective cell), read-only.
+    units, largest lattice translation needed, effective cell, pbc as int32),
+    read-only.
     """
     cell = np.frombuffer(cell_bytes).reshape(3, 3)
     pbc = np.frombuffer(pbc_bytes, dtype=bool)
     eff = _effective_cell(cell, pbc)
-    inv = np.linalg.inv(eff)
+    inv = np.ascontiguousarray(np.linalg.inv(eff))
     # planes of a periodic direction are 1/|b_k| apart (b_k: reciprocal rows)
     reach = np.where(pbc, cutoff * np.linalg.norm(inv, axis=0), 0.0)
     nimg = np.where(pbc, np.ceil(reach), 0).astype(np.intp)
-    out = (inv, reach, nimg, np.ascontiguousarray(eff))
+    out = (inv, reach, nimg, np.ascontiguousarray(eff), pbc.astype(np.int32))
     for a in out:
         a.setflags(write=False)
     return out
 
 
-def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
+def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False, work=None):
     """Neighbour list within ``cutoff``: (offsets, index, shifts).
 
     Full (every pair from both ends) by default; ``half=True`` keeps each
     bond once, from the atom with the smaller index (for an atom and its own
     image: the lexicographically positive shift) -- enough for 2-body terms.
+    ``work``: a dict in which to keep the large arrays for the next call;
+    the arrays returned are then only valid until that call.
     """
     pos = np.ascontiguousarray(positions, dtype=float)
     n = len(pos)
@@ -87,13 +90,10 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
     if n == 0 or not cutoff > 0:
         return np.zeros(n + 1, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros((0, 3))
     if pbc.any():
-        inv, reach, nimg, eff = _image_setup(np.asarray(cell, dtype=float).tobytes(), pbc.tobytes(), float(cutoff))
-        frac = pos @ inv
-        wrap = np.where(pbc, -np.floor(frac), 0.0)
-        points, atom_idx, shifts_pt = _neighbors.periodic_images(
-            np.ascontiguousarray(frac + wrap), np.ascontiguousarray(wrap), eff, nimg, reach,
-            np.ascontiguousarray(pbc, dtype=np.int32),
+        inv, reach, nimg, eff, pbc32 = _image_setup(
+            np.asarray(cell, dtype=float).tobytes(), pbc.tobytes(), float(cutoff)
         )
+        points, atom_idx, shifts_pt = _neighbors.periodic_images(pos, inv, eff, nimg, reach, pbc32, work)
     else:
         atom_idx = np.arange(n)
         shifts_pt = np.zeros((n, 3))
@@ -108,6 +108,7 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False):
         float(cutoff),
         threads,
         bool(half),
+        work,
     )
 
 
@@ -120,7 +121,11 @@ def bond_distances(atoms, cutoff, threads=1, half=False):
 
 
 class NeighborList:
-    """A neighbour list with a skin, rebuilt only when it may have gone stale."""
+    """A neighbour list with a skin, rebuilt only when it may have gone stale.
+
+    :meth:`update` returns (offsets, index, shifts); they are overwritten by
+    the next rebuild (the list keeps its arrays to avoid fresh allocations).
+    """
 
     def __init__(self, cutoff, skin=0.3, half=False):
         self.cutoff = float(cutoff)
@@ -130,6 +135,7 @@ class NeighborList:
             raise ValueError(f"the neighbour-list skin must be a finite distance >= 0 (Å), got {skin!r}")
         self.nbuilds = 0
         self._key = None
+        self._work = {}  # the list's arrays, reused by every rebuild
 
     def update(self, positions, cell, pbc, threads=1):
         pos = np.ascontiguousarray(positions, dtype=float)
@@ -137,7 +143,7 @@ class NeighborList:
         if self._key == key and self.skin > 0 and not _neighbors.moved_beyond(pos, self._positions, 0.5 * self.skin):
             return self.offsets, self.index, self.shifts
         self.offsets, self.index, self.shifts = neighbor_list(
-            pos, cell, pbc, self.cutoff + self.skin, threads, self.half
+            pos, cell, pbc, self.cutoff + self.skin, threads, self.half, self._work
         )
         self._positions = pos.copy()
         self._key = key

@@ -3,8 +3,8 @@
 Geometries that exercise every path of sus2c.neighbors: a rattled bulk
 cell, a small triclinic cell (an atom sees several images of the same
 neighbour), a hexagonal slab periodic in two directions whose periodic rows
-are not orthogonal, an isolated cluster and a cell much smaller than the
-cutoff.  Full and half lists, one and two threads.
+are not orthogonal, an isolated cluster, a lopsided cluster (its list
+outgrows the first buffer guess) and a cell much smaller than the cutoff.  Full and half lists, one and two threads.
 """
 from __future__ import annotations
 
@@ -29,7 +29,13 @@ def _geometries():
     cluster.pbc = False
     cluster.center(vacuum=3.0)
     tiny = bulk("Si", "diamond", 5.43)
-    return {"bulk": mo, "triclinic": tri, "hex-slab": slab, "cluster": cluster, "tiny": tiny}
+    # a dense clump and one far atom: the mean density underestimates the
+    # clump's neighbour counts, so list buffers must grow during the search
+    lopsided = cluster.copy()
+    lopsided.append("Cu")
+    lopsided.positions[-1] = lopsided.positions[0] + [40.0, 0.0, 0.0]
+    return {"bulk": mo, "triclinic": tri, "hex-slab": slab, "cluster": cluster, "tiny": tiny,
+            "lopsided": lopsided}
 
 
 GEOMETRIES = _geometries()
@@ -64,6 +70,17 @@ def test_full_and_half_lists_match_ase(name, cutoff, threads):
     assert np.all(ci <= cj)
     both = (np.concatenate([ci, cj]), np.concatenate([cj, ci]), np.concatenate([cvec, -cvec]))
     assert _key(*both) == reference
+
+
+def test_reused_buffers_give_the_same_list():
+    """A skin list rebuilds into the arrays of its previous build; results must not change."""
+    work = {}
+    for name in ("bulk", "lopsided", "tiny", "bulk"):
+        atoms = GEOMETRIES[name]
+        fresh = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0, 2)
+        reused = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0, 2, work=work)
+        for a, b in zip(fresh, reused):
+            assert np.array_equal(a, b)
 
 
 def test_list_does_not_depend_on_thread_count():

@@ -16,7 +16,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport ceil, floor
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
 
 cnp.import_array()
 
@@ -48,6 +48,21 @@ cdef inline bint _second(Py_ssize_t i, Py_ssize_t p, const Py_ssize_t* patom,
     s1 = pshift[3 * p + 1] - pshift[3 * i + 1]
     s2 = pshift[3 * p + 2] - pshift[3 * i + 2]
     return s0 > 0 or (s0 == 0 and (s1 > 0 or (s1 == 0 and s2 > 0)))
+
+
+def _buffer(work, key, Py_ssize_t n, tail=(), dtype=np.float64):
+    """An array of n rows: a fresh one, or (with a ``work`` dict) the first n
+    rows of one kept there from an earlier build, grown by a quarter when too
+    small.  Fresh multi-megabyte arrays are costly here: every page is
+    faulted in on first touch (~2.5 µs a page on a VM), which made up a
+    third of a 2000-atom list build."""
+    if work is None:
+        return np.empty((n,) + tail, dtype=dtype)
+    a = work.get(key)
+    if a is None or a.shape[0] < n:
+        a = np.empty((n + n // 4 + 16,) + tail, dtype=dtype)
+        work[key] = a
+    return a[:n]
 
 
 cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start,
@@ -92,13 +107,14 @@ cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start
 
 def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
                   const double[:, ::1] point_shift, Py_ssize_t n_home, double cutoff, int nthreads,
-                  bint half=False):
+                  bint half=False, dict work=None):
     """Full (or, with half=True, half) neighbour list of the first n_home points.
 
     Returns CSR ``(offsets, atom, shift)``: for home atom i the entries
     offsets[i]..offsets[i+1]-1 hold the neighbour atom and the Cartesian
     shift such that the bond vector is x[atom] + shift - x[i] (positions as
-    given to sus2c.neighbors.neighbor_list).
+    given to sus2c.neighbors.neighbor_list).  With a ``work`` dict the
+    arrays are views of buffers kept there and reused by the next call.
 
     One search pass: the home atoms are cut into contiguous chunks, each
     thread lists a chunk's neighbours into a buffer of its own (grown when
@@ -108,9 +124,20 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     cdef Py_ssize_t P = points.shape[0], p, q, i, e, k, b, c, a0, a1, used, cnt, cap, est
     cdef int nt = max(1, nthreads)
     cdef int failed = 0  # a reduction (+=): a plain assignment in prange would be lastprivate
-    pts = np.asarray(points)
-    lo = pts.min(axis=0) if P else np.zeros(3)
-    hi = pts.max(axis=0) if P else np.zeros(3)
+    # bounding box (a loop here: numpy's min(axis=0) of (P, 3) took ~0.2 ms)
+    lo = np.zeros(3)
+    hi = np.zeros(3)
+    cdef double[::1] lo_v = lo, hi_v = hi
+    if P:
+        for k in range(3):
+            lo_v[k] = points[0, k]
+            hi_v[k] = points[0, k]
+        for p in range(1, P):
+            for k in range(3):
+                if points[p, k] < lo_v[k]:
+                    lo_v[k] = points[p, k]
+                elif points[p, k] > hi_v[k]:
+                    hi_v[k] = points[p, k]
     extent = np.maximum(hi - lo, 0.0)
     size = float(cutoff) / NB
     nb = np.maximum(1, np.floor(extent / size)).astype(np.intp)
@@ -124,11 +151,11 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     cdef Py_ssize_t nx = nb[0], ny = nb[1], nz = nb[2], nbins = nx * ny * nz
 
     # counting sort of the points into bins (stable: by point index within a bin)
-    which_a = np.empty(P, dtype=np.intp)
+    which_a = _buffer(work, "which", P, (), np.intp)
     start_a = np.zeros(nbins + 1, dtype=np.intp)
     fill_a = np.empty(nbins, dtype=np.intp)
-    order_a = np.empty(P, dtype=np.intp)
-    xyz_a = np.empty((P, 3))
+    order_a = _buffer(work, "order", P, (), np.intp)
+    xyz_a = _buffer(work, "xyz", P, (3,))
     cdef Py_ssize_t[::1] which = which_a, start_v = start_a, fill = fill_a, order_v = order_a
     cdef double[:, ::1] xyz_v = xyz_a
     with nogil:
@@ -157,35 +184,45 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     cdef const double* pshift = &point_shift[0, 0] if P else NULL
 
     # expected neighbours per atom (mean density x search sphere, with margin):
-    # only the first guess of a chunk buffer's size, grown when exceeded
+    # each chunk gets that much room in one shared slot buffer and moves to a
+    # buffer of its own (malloc, grown as needed) only when it runs out
     volume = float(np.prod(np.maximum(extent, size)))
     est = <Py_ssize_t>(1.3 * P / volume * 4.18879 * cutoff ** 3) + 8
     if half:
         est = est // 2 + 8
     cdef Py_ssize_t nch = max(1, min(n_home, 8 * nt))
-    counts_a = np.zeros(n_home + 1, dtype=np.intp)
+    counts_a = _buffer(work, "counts", n_home + 1, (), np.intp)
+    counts_a[0] = 0
     cdef Py_ssize_t[::1] counts = counts_a
+    slots_a = _buffer(work, "slots", n_home * est + 64 * nch, (), np.intp)
+    cdef Py_ssize_t* slots = <Py_ssize_t*>cnp.PyArray_DATA(slots_a)
     cdef Py_ssize_t** bufs = <Py_ssize_t**>calloc(nch, sizeof(Py_ssize_t*))
+    cdef char* owned = <char*>calloc(nch, 1)
     cdef Py_ssize_t* buf
     cdef Py_ssize_t* grown
-    if bufs == NULL:
+    if bufs == NULL or owned == NULL:
+        free(bufs)
+        free(owned)
         raise MemoryError("neighbour list: out of memory")
     try:
         for c in prange(nch, nogil=True, schedule="dynamic", num_threads=nt):
             a0 = c * n_home // nch
             a1 = (c + 1) * n_home // nch
             cap = (a1 - a0) * est + 64
-            buf = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * cap)
+            buf = slots + a0 * est + 64 * c
             used = 0
-            if buf == NULL:
-                failed += 1
-                continue
             for i in range(a0, a1):
                 cnt = _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz, nx, ny, nz, cut2,
                               buf + used, cap - used, half, patom, pshift)
                 if cnt > cap - used:
                     cap = 2 * cap + cnt
-                    grown = <Py_ssize_t*>realloc(buf, sizeof(Py_ssize_t) * cap)
+                    if owned[c]:
+                        grown = <Py_ssize_t*>realloc(buf, sizeof(Py_ssize_t) * cap)
+                    else:
+                        grown = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * cap)
+                        if grown != NULL:
+                            memcpy(grown, buf, sizeof(Py_ssize_t) * used)
+                            owned[c] = 1
                     if grown == NULL:
                         failed += 1
                         break
@@ -199,14 +236,16 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
             raise MemoryError("neighbour list: out of memory")
         offsets_a = np.cumsum(counts_a)
         M = int(offsets_a[n_home])
-        atom_a = np.empty(M, dtype=np.intp)
-        shift_a = np.empty((M, 3), dtype=float)
+        atom_a = _buffer(work, "atom", M, (), np.intp)
+        shift_a = _buffer(work, "shift", M, (3,))
         if M:
             _scatter(bufs, nch, n_home, offsets_a, order, point_atom, point_shift, atom_a, shift_a, nt)
     finally:
         for c in range(nch):
-            free(bufs[c])
+            if owned[c]:
+                free(bufs[c])
         free(bufs)
+        free(owned)
     return offsets_a, atom_a, shift_a
 
 
@@ -229,32 +268,47 @@ cdef void _scatter(Py_ssize_t** bufs, Py_ssize_t nch, Py_ssize_t n_home, const P
                 shift[e, 2] = point_shift[p, 2] - point_shift[i, 2]
 
 
-def periodic_images(const double[:, ::1] frac, const double[:, ::1] wrap, const double[:, ::1] cell,
-                    const Py_ssize_t[::1] nimg, const double[::1] reach, const int[::1] pbc):
+def periodic_images(const double[:, ::1] pos, const double[:, ::1] inv, const double[:, ::1] cell,
+                    const Py_ssize_t[::1] nimg, const double[::1] reach, const int[::1] pbc,
+                    dict work=None):
     """Every image of every atom that lies within ``reach`` (fractional) of the cell.
 
-    ``frac``: wrapped fractional coordinates (N, 3); ``wrap``: the lattice
-    translation (fractional) that wrapped each atom; ``nimg``: the largest
-    lattice translation to try along each direction (0 when not periodic).
-    Returns (points, atom, shift) with points = (frac + image) @ cell and
-    shift = (wrap + image) @ cell, the Cartesian shift from the input
-    position: the N home atoms first (image 0), then each atom's other images.
-    Only translations that can reach the slab [-reach, 1 + reach) are tried.
+    ``pos``: Cartesian positions (N, 3); ``cell``, ``inv``: the (effective)
+    cell and its inverse; ``nimg``: the largest lattice translation to try
+    along each direction (0 when not periodic).  Each atom is first wrapped
+    into the cell along its periodic directions (fractional coordinates
+    frac, by the lattice translation wrap).  Returns (points, atom, shift)
+    with points = (frac + image) @ cell and shift = (wrap + image) @ cell,
+    the Cartesian shift from the input position: the N home atoms first
+    (image 0), then each atom's other images.  Only translations that can
+    reach the slab [-reach, 1 + reach) are tried.  ``work``: as for
+    :func:`neighbor_list`.  (Compiled rather than numpy: a numpy matmul
+    wakes the BLAS thread pool, which then spins on the cores the OpenMP
+    threads need.)
     """
-    cdef Py_ssize_t n = frac.shape[0], i, k, c, count = 0, m0, m1, m2
+    cdef Py_ssize_t n = pos.shape[0], i, k, c, count = 0, m0, m1, m2
     cdef Py_ssize_t lo[3]
     cdef Py_ssize_t hi[3]
     cdef Py_ssize_t m[3]
     cdef double s[3]
-    cdef double t[3]
     cdef bint ok
     cdef Py_ssize_t ni = (2 * nimg[0] + 1) * (2 * nimg[1] + 1) * (2 * nimg[2] + 1)
-    pts_a = np.empty((n * ni, 3))
-    atom_a = np.empty(n * ni, dtype=np.intp)
-    shift_a = np.empty((n * ni, 3))
+    pts_a = _buffer(work, "points", n * ni, (3,))
+    atom_a = _buffer(work, "point_atom", n * ni, (), np.intp)
+    shift_a = _buffer(work, "point_shift", n * ni, (3,))
+    frac_a = _buffer(work, "frac", n, (3,))
+    wrap_a = _buffer(work, "wrap", n, (3,))
     cdef double[:, ::1] pts = pts_a
     cdef Py_ssize_t[::1] atom = atom_a
     cdef double[:, ::1] shift = shift_a
+    cdef double[:, ::1] frac = frac_a
+    cdef double[:, ::1] wrap = wrap_a
+    with nogil:
+        for i in range(n):
+            for k in range(3):
+                s[k] = pos[i, 0] * inv[0, k] + pos[i, 1] * inv[1, k] + pos[i, 2] * inv[2, k]
+                wrap[i, k] = -floor(s[k]) if pbc[k] else 0.0
+                frac[i, k] = s[k] + wrap[i, k]
     with nogil:
         for i in range(n):
             m[0] = 0
