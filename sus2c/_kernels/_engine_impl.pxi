@@ -274,7 +274,7 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         gsum = scratch + 48 + 4 * maxnb
         f3 = scratch + 48 + 5 * maxnb
         out3 = scratch + 40
-        for i in prange(N, schedule="guided"):
+        for i in prange(N, schedule="dynamic", chunksize=16):
             ti = types[i]
             n3 = 0
             vi = NULL
