@@ -9,7 +9,7 @@ from ase.calculators.calculator import Calculator as _ASECalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
 from ._kernels import _openmp, engine
-from ._kernels._neighbors import same_data
+from ._kernels._neighbors import all_finite, same_data
 from .model import Model, load
 from .neighbors import NeighborList
 
@@ -150,12 +150,24 @@ class Calculator(_ASECalculator):
         """Element index per atom, validated once per distinct set of atomic numbers."""
         numbers = atoms.numbers
         cached = getattr(self, "_types_cache", None)
-        if cached is not None and np.array_equal(cached[0], numbers):
+        if cached is not None and same_data(cached[0], numbers):
             return cached[1]
         types = check_atoms(atoms, self.model)
         e1 = self._e1[types]
         self._types_cache = (numbers.copy(), types, e1, float(e1.sum()))
         return types
+
+    def _volume(self, cell, pbc):
+        """Cell volume when periodic in all directions, else None; checks the
+        cell is finite.  Cached for the last cell (MD keeps it)."""
+        cached = getattr(self, "_cell_cache", None)
+        if cached is not None and same_data(cached[0], cell) and same_data(cached[1], pbc):
+            return cached[2]
+        if not np.isfinite(cell).all():
+            raise ValueError("the cell contains NaN or infinity")
+        volume = abs(float(np.linalg.det(cell))) if pbc.all() else None
+        self._cell_cache = (cell.copy(), pbc.copy(), volume)
+        return volume
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         if atoms is not None:
@@ -167,20 +179,19 @@ class Calculator(_ASECalculator):
                 self.atoms = atoms.copy()
         atoms = self.atoms
         types = self._types(atoms)
-        if not np.isfinite(atoms.positions).all():
+        pos = np.ascontiguousarray(atoms.positions, dtype=float)
+        if not all_finite(pos):
             check_atoms(atoms, self.model)  # raises, naming the atoms
         cell = atoms.cell.array
-        if not np.isfinite(cell).all():
-            raise ValueError("the cell contains NaN or infinity")
         pbc = atoms.pbc
+        volume = self._volume(cell, pbc)
         want_stress = "stress" in properties or "stresses" in properties
-        if want_stress and not pbc.all():
+        if want_stress and volume is None:
             raise PropertyNotImplementedError(
                 "stress is only defined for cells periodic in all three directions "
                 f"(pbc={pbc.tolist()}); ask for energy and forces only"
             )
         per_atom = "energies" in properties or "stresses" in properties
-        pos = np.ascontiguousarray(atoms.positions, dtype=float)
         offsets, index, shifts = self._nl.update(pos, cell, pbc, self.threads)
         # below ~100 atoms per thread, waking more threads costs more than it saves
         threads = max(1, min(self.threads, len(atoms) // 100))
@@ -191,7 +202,7 @@ class Calculator(_ASECalculator):
             raise ValueError(f"{what} at the same position: the energy is undefined")
         e1, e1_total = self._types_cache[2], self._types_cache[3]
         energy = out["energy"] + e1_total
-        self.n_close_atoms = int(out["below"].sum())
+        self.n_close_atoms = int(np.count_nonzero(out["below"]))
         if self.n_close_atoms and not self._warned:
             self._warned = True
             warnings.warn(
@@ -206,11 +217,7 @@ class Calculator(_ASECalculator):
         self.results["forces"] = out["forces"]
         if per_atom:
             self.results["energies"] = out["energies"] + e1
-        if pbc.all():
-            key = cell.tobytes()
-            if getattr(self, "_volume", (None,))[0] != key:
-                self._volume = (key, abs(float(np.linalg.det(cell))))
-            volume = self._volume[1]
+        if volume is not None:
             self.results["stress"] = out["virial"] / volume
             if per_atom:
                 self.results["stresses"] = out["virials"] / volume

@@ -392,3 +392,15 @@ def same_data(cnp.ndarray a, cnp.ndarray b):
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
     return memcmp(cnp.PyArray_DATA(a), cnp.PyArray_DATA(b), <size_t>cnp.PyArray_NBYTES(a)) == 0
+
+
+def all_finite(const double[:, ::1] a):
+    """True when no entry of a (n, 3) array is NaN or infinite (the per-step
+    input check of the calculator; numpy's isfinite().all() took ~3 µs)."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef double s = 0.0
+    with nogil:
+        for i in range(n):
+            # x - x is 0 for finite x and NaN for NaN or infinity
+            s += (a[i, 0] - a[i, 0]) + (a[i, 1] - a[i, 1]) + (a[i, 2] - a[i, 2])
+    return s == 0.0
