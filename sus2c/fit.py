@@ -487,8 +487,10 @@ class _Progress:
             sys.stderr.flush()
 
 
-def batch_arrays(batch, elements, cutoff):
-    """Concatenated kernel inputs for a batch of frames (see ``engine.design``)."""
+def batch_arrays(batch, elements, cutoff, stress=True):
+    """Concatenated kernel inputs for a batch of frames (see ``engine.design``).
+
+    ``stress=False``: no stress rows, even for frames with a stress."""
     pos, types, nbrs, shifts, vols = [], [], [], [], []
     atom_start, row_start, offsets = [0], [0], [np.zeros(1, dtype=np.intp)]
     n_entries = 0
@@ -502,7 +504,7 @@ def batch_arrays(batch, elements, cutoff):
         nbrs.append(idx + atom_start[-1])
         shifts.append(sh)
         atom_start.append(atom_start[-1] + len(a))
-        has_stress = fr.stress is not None and bool(a.pbc.all())
+        has_stress = stress and fr.stress is not None and bool(a.pbc.all())
         vols.append(a.get_volume() if has_stress else 0.0)
         row_start.append(row_start[-1] + 1 + 3 * len(a) + (6 if has_stress else 0))
     kernel_args = (
@@ -518,14 +520,15 @@ def batch_arrays(batch, elements, cutoff):
     return {"kernel_args": kernel_args, "row_start": np.asarray(row_start), "types_list": types}
 
 
-def design_batches(layout: Layout, frames, threads=1, batch_rows=4096):
+def design_batches(layout: Layout, frames, threads=1, batch_rows=4096, stress=True):
     """Design rows of frames, a batch at a time.
 
     Yields ``(batch, X, row_start)``: the frames of the batch, their rows
     (per frame: energy per atom with the one-body columns filled in, 3 N
     force components, and six stress components when the frame has stress
-    and is periodic in 3-D) and where each frame's rows start.  Memory is
-    bounded by ``batch_rows`` rows, whatever the number of frames.
+    and is periodic in 3-D, unless ``stress`` is False) and where each
+    frame's rows start.  Memory is bounded by ``batch_rows`` rows, whatever
+    the number of frames.
     """
     from ._kernels import engine
 
@@ -534,7 +537,7 @@ def design_batches(layout: Layout, frames, threads=1, batch_rows=4096):
     cutoff = layout.cutoff
 
     def rows_of(batch):
-        arr = batch_arrays(batch, layout.elements, cutoff)
+        arr = batch_arrays(batch, layout.elements, cutoff, stress)
         row_start, types = arr["row_start"], arr["types_list"]
         X = np.zeros((row_start[-1], P))
         below = engine.design(
@@ -609,7 +612,10 @@ def accumulate(layout: Layout, frames, folds, weights, threads=1, batch_rows=409
     grams = Grams(layout.n_columns, n_folds)
     bar = _Progress(len(frames), "featurising", progress)
     fold_of = {id(fr): int(f) for fr, f in zip(frames, folds)}
-    for batch, X, row_start in design_batches(layout, frames, threads, batch_rows):
+    # stress rows only when stress counts in the loss (they are a third of
+    # the kernel's writes for 3-body terms)
+    stress = bool(weights[2] > 0)
+    for batch, X, row_start in design_batches(layout, frames, threads, batch_rows, stress):
         y = np.zeros(len(X))
         w = np.zeros(len(X))
         fold_of_row = np.zeros(len(X), dtype=np.intp)

@@ -155,8 +155,9 @@ def _pad(entries, n):
     return entries + [(-1, 0.0)] * (n - len(entries))
 
 
-def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads=1, batch_rows=4096):
-    """Yield (batch, J, row_start): ∂(rows)/∂θ_free in the design-row layout."""
+def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads=1, batch_rows=4096, stress=True):
+    """Yield (batch, J, row_start): ∂(rows)/∂θ_free in the design-row layout
+    (the layout of ``fit.design_batches`` with the same ``stress``)."""
     from ._kernels import engine
     from .fit import batch_arrays, batches
 
@@ -165,7 +166,7 @@ def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads
     nf = len(tmap.free)
 
     def rows_of(batch):
-        arr = batch_arrays(batch, model.elements, cutoff)
+        arr = batch_arrays(batch, model.elements, cutoff, stress)
         row_start = arr["row_start"]
         J = np.zeros((row_start[-1], nf))
         engine.theta_design(tables, *parts, *arr["kernel_args"], J, threads)
@@ -235,8 +236,9 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
         JtJ = np.zeros((nf, nf))
         Jtr = np.zeros(nf)
         XtJ = np.zeros((layout.n_columns, nf))
-        design = design_batches(layout, frames, threads)
-        jac = theta_jacobian_batches(model, tmap, theta, frames, layout.cutoff, threads)
+        stress = bool(weights[2] > 0)  # stress rows only when they count (as in fit.accumulate)
+        design = design_batches(layout, frames, threads, stress=stress)
+        jac = theta_jacobian_batches(model, tmap, theta, frames, layout.cutoff, threads, stress=stress)
         for (batch, X, rs), (_, J, _) in zip(design, jac):
             for k, fr in enumerate(batch):
                 r0, r1 = rs[k], rs[k + 1]
