@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement
 
@@ -646,12 +647,52 @@ class Solution:
     cv_table: list = field(default_factory=list)  # weighted validation loss at every grid point
 
 
-def _solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale):
-    M = A + scale * (ridge * R_ridge + curvature * R_curv)
+class _Penalty:
+    """The penalty matrices kept as their non-zero entries: the ridge matrix
+    is diagonal and the curvature matrix has a few entries per row, so adding
+    them to a normal matrix touches O(P) entries instead of the P x P dense
+    sums (several full-size temporaries per solve, as costly as the Cholesky
+    factorisation itself for ~2000 coefficients)."""
+
+    def __init__(self, R_ridge, R_curv):
+        self.d = np.diag(R_ridge).copy()
+        if np.count_nonzero(R_ridge - np.diag(self.d)):
+            raise ValueError("the ridge penalty must be diagonal")
+        self.i, self.j = np.nonzero(R_curv)
+        self.v = R_curv[self.i, self.j]
+
+    def add_to(self, M, ridge, curvature, scale):
+        """M += scale (ridge R_ridge + curvature R_curv), in place."""
+        M[self.i, self.j] += (scale * curvature) * self.v
+        M.flat[:: M.shape[0] + 1] += (scale * ridge) * self.d
+        return M
+
+
+def _solve_regularised(M, b, pen, ridge, curvature, scale):
+    """Coefficients of (M + penalties) c = b; M is overwritten.
+
+    numpy's Cholesky releases the GIL (scipy's holds it), so solves of
+    different grid points run side by side in threads."""
+    pen.add_to(M, ridge, curvature, scale)
     try:
-        c, low = scipy.linalg.cho_factor(M, check_finite=False)
-        return scipy.linalg.cho_solve((c, low), b, check_finite=False)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        L = np.linalg.cholesky(M)
+    except np.linalg.LinAlgError:
+        raise _NotPositive from None
+    y = scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False)
+    return scipy.linalg.solve_triangular(L, y, lower=True, trans="T", check_finite=False)
+
+
+class _NotPositive(Exception):
+    pass
+
+
+def _solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale, pen=None):
+    """Coefficients of (A + scale (ridge R_ridge + curvature R_curv)) c = b (A is not changed)."""
+    pen = pen or _Penalty(R_ridge, R_curv)
+    try:
+        return _solve_regularised(np.array(A, dtype=float), b, pen, ridge, curvature, scale)
+    except _NotPositive:
+        M = pen.add_to(np.array(A, dtype=float), ridge, curvature, scale)
         return scipy.linalg.lstsq(M, b, check_finite=False)[0]
 
 
@@ -660,24 +701,29 @@ DEFAULT_RIDGE_GRID = (1e-10, 1e-8, 1e-6, 1e-4)
 DEFAULT_CURVATURE_GRID = (1e-11, 1e-9, 1e-7, 1e-5, 1e-3)
 
 
-def solve(grams: Grams, layout: Layout, settings: FitSettings) -> Solution:
+def solve(grams: Grams, layout: Layout, settings: FitSettings, threads=None) -> Solution:
     """Regularised solve; ridge/curvature by k-fold CV over the per-fold Grams.
 
     Penalties are relative: they are multiplied by trace(XᵀWX)/P, so their
     values mean the same for any data size and weighting.  Up to a few
     thousand coefficients the many small Cholesky solves run on one BLAS
-    thread: threaded BLAS gains little there, and on a machine whose cores
-    are busy its spinning threads made the solve up to 100x slower.
+    thread each, with ``settings.threads`` grid points solved side by side:
+    threaded BLAS gained little there, and on a machine whose cores are busy
+    its spinning threads made the solve up to 100x slower.
     """
     from threadpoolctl import threadpool_limits
 
-    blas_threads = 1 if grams.n_columns < 3000 else settings.threads
+    from .calculator import default_threads
+
+    threads = threads or settings.threads or default_threads()
+    blas_threads = 1 if grams.n_columns < 3000 else threads
     with threadpool_limits(limits=blas_threads, user_api="blas"):
-        return _solve(grams, layout, settings)
+        return _solve(grams, layout, settings, threads if blas_threads == 1 else 1)
 
 
-def _solve(grams: Grams, layout: Layout, settings: FitSettings) -> Solution:
+def _solve(grams: Grams, layout: Layout, settings: FitSettings, workers: int) -> Solution:
     R_ridge, R_curv = layout.penalties()
+    pen = _Penalty(R_ridge, R_curv)
     F = grams.n_folds
     A = grams.G.sum(axis=0)
     b = grams.b.sum(axis=0)
@@ -689,36 +735,53 @@ def _solve(grams: Grams, layout: Layout, settings: FitSettings) -> Solution:
     table = []
     cache = {}
 
-    def cv_loss(ridge, curv):
-        if (ridge, curv) not in cache:
-            loss = 0.0
-            coefs = []
-            for f in folds:
-                c = _solve_one(A - grams.G[f], b - grams.b[f], R_ridge, R_curv, ridge, curv, scale)
-                loss += c @ grams.G[f] @ c - 2 * c @ grams.b[f] + grams.yy[f]
-                coefs.append(c)
-            cache[(ridge, curv)] = (float(loss), coefs)
-            table.append({"ridge": ridge, "curvature": curv, "loss": float(loss)})
-        return cache[(ridge, curv)][0]
+    def fold_solutions(point):
+        ridge, curv = point
+        loss = 0.0
+        coefs = []
+        for f in folds:
+            bf = b - grams.b[f]
+            try:
+                c = _solve_regularised(A - grams.G[f], bf, pen, ridge, curv, scale)
+            except _NotPositive:
+                c = _solve_one(A - grams.G[f], bf, R_ridge, R_curv, ridge, curv, scale, pen)
+            loss += c @ grams.G[f] @ c - 2 * c @ grams.b[f] + grams.yy[f]
+            coefs.append(c)
+        return float(loss), coefs
 
-    if F > 1 and len(folds) > 1 and len(ridges) * len(curvs) > 1:
-        if P <= FULL_GRID_MAX_COLUMNS:
-            # the whole grid: 1-D scans can stop far from the optimum
-            ridge, curv = min(((r, c) for r in ridges for c in curvs), key=lambda rc: cv_loss(*rc))
+    # grid points are independent: with several threads they are solved side
+    # by side (LAPACK releases the GIL; each solve uses one BLAS thread)
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+
+    def best(points):
+        """The grid point of lowest CV loss (the first of equals), solving those not seen yet."""
+        todo = [p for p in points if p not in cache]
+        for p, res in zip(todo, (pool.map if pool else map)(fold_solutions, todo)):
+            cache[p] = res
+            table.append({"ridge": p[0], "curvature": p[1], "loss": res[0]})
+        return min(points, key=lambda p: cache[p][0])
+
+    try:
+        if F > 1 and len(folds) > 1 and len(ridges) * len(curvs) > 1:
+            if P <= FULL_GRID_MAX_COLUMNS:
+                # the whole grid: 1-D scans can stop far from the optimum
+                ridge, curv = best([(r, c) for r in ridges for c in curvs])
+            else:
+                # large models: coordinate search (curvature, ridge, curvature)
+                ridge = ridges[len(ridges) // 2]
+                ridge, curv = best([(ridge, c) for c in curvs])
+                ridge, curv = best([(r, curv) for r in ridges])
+                ridge, curv = best([(ridge, c) for c in curvs])
+            coefs = cache[(ridge, curv)][1]
+        elif F > 1 and len(folds) > 1:
+            ridge, curv = best([(ridges[0], curvs[0])])
+            coefs = cache[(ridge, curv)][1]
         else:
-            # large models: coordinate search (curvature, ridge, curvature)
-            ridge = ridges[len(ridges) // 2]
-            curv = min(curvs, key=lambda c: cv_loss(ridge, c))
-            ridge = min(ridges, key=lambda r: cv_loss(r, curv))
-            curv = min(curvs, key=lambda c: cv_loss(ridge, c))
-        coefs = cache[(ridge, curv)][1]
-    elif F > 1 and len(folds) > 1:
-        ridge, curv = ridges[0], curvs[0]
-        cv_loss(ridge, curv)
-        coefs = cache[(ridge, curv)][1]
-    else:
-        ridge, curv, coefs = ridges[0], curvs[0], []
-    coef = _solve_one(A, b, R_ridge, R_curv, ridge, curv, scale)
+            ridge, curv, coefs = ridges[0], curvs[0], []
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    coef = _solve_one(A, b, R_ridge, R_curv, ridge, curv, scale, pen)
     return Solution(coef, ridge, curv, coefs, table)
 
 
@@ -810,7 +873,7 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
             log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout0.n_columns} coefficients; "
                 "fitting the universal scaling (variable projection)")
             g0 = accumulate(layout0, frames, folds, weights, threads=threads, progress=progress)
-            s0 = solve(g0, layout0, settings)
+            s0 = solve(g0, layout0, settings, threads)
             vp = optimize_scaling(frames, elements, r_min, settings, scaling, s0.ridge, s0.curvature, x_ranges,
                                   weights, max_iter=settings.scaling_iterations, threads=threads, log=log,
                                   present=present)
@@ -826,7 +889,7 @@ def fit(frames, settings: FitSettings = None, scaling: Scaling = None, progress=
     t_layout = time.perf_counter()
     grams = accumulate(layout, frames, folds, weights, threads=threads, progress=progress)
     t_feat = time.perf_counter()
-    sol = solve(grams, layout, settings)
+    sol = solve(grams, layout, settings, threads)
     t_solve = time.perf_counter()
     # cross-validation errors at the chosen point: each fold's model on its held-out structures
     cv = None
