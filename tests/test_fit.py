@@ -187,18 +187,20 @@ mo = pytest.mark.skipif(
 
 
 @mo
-def test_mo_tuned_config_beats_snap():
-    """The committed Mo config beats linear SNAP (5.48 meV/atom, 0.207 eV/Å) on the mlearn test set."""
+def test_mo_tuned_config_meets_target():
+    """The committed Mo config reaches the accuracy target on the mlearn test set.
+
+    Target: energy MAE <= 2.3 meV/atom and force MAE <= 0.12 eV/Å (measured:
+    2.12 / 0.104); linear SNAP 5.48 / 0.207, quadratic SNAP 2.77 / 0.184.
+    """
     cfg = load_config(EXAMPLES / "mo" / "fit.toml")
     cfg.settings.threads = 2
     train = read_frames(DATA / "mo-train.xyz")
     test = read_frames(DATA / "mo-test.xyz")
     res = fit(train, cfg.settings)
     r = evaluate(res.model, test, threads=2)
-    assert r["energy_mae_mev_per_atom"] < 5.48
-    assert r["force_mae_ev_per_a"] < 0.207
-    # and the quadratic-SNAP level on forces (0.184 eV/Å)
-    assert r["force_mae_ev_per_a"] < 0.184
+    assert r["energy_mae_mev_per_atom"] <= 2.3, r
+    assert r["force_mae_ev_per_a"] <= 0.12, r
 
 
 @mo
