@@ -707,7 +707,7 @@ def solve(grams: Grams, layout: Layout, settings: FitSettings, threads=None) -> 
     Penalties are relative: they are multiplied by trace(XᵀWX)/P, so their
     values mean the same for any data size and weighting.  Up to a few
     thousand coefficients the many small Cholesky solves run on one BLAS
-    thread each, with ``settings.threads`` grid points solved side by side:
+    thread each, with ``threads`` grid points solved side by side:
     threaded BLAS gained little there, and on a machine whose cores are busy
     its spinning threads made the solve up to 100x slower.
     """
@@ -751,6 +751,8 @@ def _solve(grams: Grams, layout: Layout, settings: FitSettings, workers: int) ->
 
     # grid points are independent: with several threads they are solved side
     # by side (LAPACK releases the GIL; each solve uses one BLAS thread)
+    # each worker holds a P x P matrix and its factor: at most ~2 GiB in all
+    workers = max(1, min(workers, len(ridges) * len(curvs), int(2**31 // (16 * P * P + 1))))
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     def best(points):

@@ -87,6 +87,9 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False, work=None
     pos = np.ascontiguousarray(positions, dtype=float)
     n = len(pos)
     pbc = np.asarray(pbc, dtype=bool)
+    if n and not _neighbors.all_finite(pos.reshape(n, 3)):
+        bad = np.nonzero(~np.isfinite(pos).all(axis=1))[0]
+        raise ValueError(f"atom positions contain NaN or infinity (atoms {bad[:10].tolist()})")
     if n == 0 or not cutoff > 0:
         return np.zeros(n + 1, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros((0, 3))
     if pbc.any():
@@ -123,8 +126,9 @@ def bond_distances(atoms, cutoff, threads=1, half=False):
 class NeighborList:
     """A neighbour list with a skin, rebuilt only when it may have gone stale.
 
-    :meth:`update` returns (offsets, index, shifts); they are overwritten by
-    the next rebuild (the list keeps its arrays to avoid fresh allocations).
+    :meth:`update` returns (offsets, index, shifts); index and shifts are
+    overwritten by the next rebuild (the list keeps those arrays to avoid
+    fresh allocations).
     """
 
     def __init__(self, cutoff, skin=0.3, half=False):

@@ -4,7 +4,9 @@ Geometries that exercise every path of sus2c.neighbors: a rattled bulk
 cell, a small triclinic cell (an atom sees several images of the same
 neighbour), a hexagonal slab periodic in two directions whose periodic rows
 are not orthogonal, an isolated cluster, a lopsided cluster (its list
-outgrows the first buffer guess) and a cell much smaller than the cutoff.  Full and half lists, one and two threads.
+outgrows the first buffer guess) and a cell much smaller than the cutoff;
+bulk and lopsided systems of 600+ atoms, which the list builds on two
+threads.  Full and half lists, one and two threads.
 """
 from __future__ import annotations
 
@@ -34,8 +36,15 @@ def _geometries():
     lopsided = cluster.copy()
     lopsided.append("Cu")
     lopsided.positions[-1] = lopsided.positions[0] + [40.0, 0.0, 0.0]
+    # big enough for the list to be built on two threads (>= 256 atoms a thread)
+    big = bulk("Mo", "bcc", 3.16, cubic=True).repeat((8, 8, 5))
+    big.rattle(0.1, seed=3)
+    big_lopsided = bulk("Cu", "fcc", 3.6, cubic=True).repeat((5, 5, 6))
+    big_lopsided.pbc = False
+    big_lopsided.append("Cu")
+    big_lopsided.positions[-1] = big_lopsided.positions[0] + [60.0, 0.0, 0.0]
     return {"bulk": mo, "triclinic": tri, "hex-slab": slab, "cluster": cluster, "tiny": tiny,
-            "lopsided": lopsided}
+            "lopsided": lopsided, "bulk-640": big, "lopsided-601": big_lopsided}
 
 
 GEOMETRIES = _geometries()
@@ -83,12 +92,24 @@ def test_reused_buffers_give_the_same_list():
             assert np.array_equal(a, b)
 
 
-def test_list_does_not_depend_on_thread_count():
-    atoms = GEOMETRIES["bulk"]
-    one = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 6.5, 1)
-    two = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 6.5, 2)
+@pytest.mark.parametrize("name", ["bulk-640", "lopsided-601"])
+@pytest.mark.parametrize("half", [False, True])
+def test_list_does_not_depend_on_thread_count(name, half):
+    atoms = GEOMETRIES[name]
+    assert len(atoms) >= 512  # two threads do run (neighbors.py: one per 256 atoms)
+    one = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 6.5, 1, half)
+    two = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 6.5, 2, half)
     for a, b in zip(one, two):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_positions_are_an_error(bad):
+    atoms = GEOMETRIES["cluster"]
+    pos = atoms.positions.copy()
+    pos[0] = [bad, 0.0, bad]
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        neighbor_list(pos, atoms.cell.array, atoms.pbc, 4.0)
 
 
 def test_skin_list_is_reused_then_rebuilt():

@@ -113,13 +113,15 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     Returns CSR ``(offsets, atom, shift)``: for home atom i the entries
     offsets[i]..offsets[i+1]-1 hold the neighbour atom and the Cartesian
     shift such that the bond vector is x[atom] + shift - x[i] (positions as
-    given to sus2c.neighbors.neighbor_list).  With a ``work`` dict the
-    arrays are views of buffers kept there and reused by the next call.
+    given to sus2c.neighbors.neighbor_list).  With a ``work`` dict, atom
+    and shift are views of buffers kept there and reused by the next call
+    (offsets is always a new array).
 
-    One search pass: the home atoms are cut into contiguous chunks, each
-    thread lists a chunk's neighbours into a buffer of its own (grown when
-    needed), then the buffers are copied into place once the per-atom counts
-    give the offsets.  The result does not depend on the thread count.
+    One search pass: the home atoms are cut into contiguous chunks; each
+    thread lists a chunk's neighbours into the chunk's slice of one shared
+    slot array (moving to a buffer of its own only if the slice overflows),
+    then the slots are copied into place once the per-atom counts give the
+    offsets.  The result does not depend on the thread count.
     """
     cdef Py_ssize_t P = points.shape[0], p, q, i, e, k, b, c, a0, a1, used, cnt, cap, est
     cdef int nt = max(1, nthreads)
@@ -139,12 +141,15 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
                 elif points[p, k] > hi_v[k]:
                     hi_v[k] = points[p, k]
     extent = np.maximum(hi - lo, 0.0)
+    if not np.isfinite(extent).all():
+        raise ValueError("neighbour list: the positions contain NaN or infinity")
     size = float(cutoff) / NB
-    nb = np.maximum(1, np.floor(extent / size)).astype(np.intp)
+    nbf = np.maximum(1.0, np.floor(extent / size))
     max_bins = 8 * P + 64
-    while int(np.prod(nb)) > max_bins:  # sparse clusters: fewer, larger bins
+    while np.prod(nbf) > max_bins:  # sparse clusters: fewer, larger bins (counted in floats: no overflow)
         size *= 1.25
-        nb = np.maximum(1, np.floor(extent / size)).astype(np.intp)
+        nbf = np.maximum(1.0, np.floor(extent / size))
+    nb = nbf.astype(np.intp)
     bsize = np.maximum(extent / nb, size)  # never smaller than cutoff / NB
     cdef double ox = lo[0], oy = lo[1], oz = lo[2]
     cdef double ix = 1.0 / bsize[0], iy = 1.0 / bsize[1], iz = 1.0 / bsize[2]
@@ -190,6 +195,7 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     est = <Py_ssize_t>(1.3 * P / volume * 4.18879 * cutoff ** 3) + 8
     if half:
         est = est // 2 + 8
+    est = min(est, P)  # no atom has more neighbours than there are points
     cdef Py_ssize_t nch = max(1, min(n_home, 8 * nt))
     counts_a = _buffer(work, "counts", n_home + 1, (), np.intp)
     counts_a[0] = 0
