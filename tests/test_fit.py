@@ -187,20 +187,28 @@ mo = pytest.mark.skipif(
 
 
 @mo
-def test_mo_tuned_config_meets_target():
-    """The committed Mo config reaches the accuracy target on the mlearn test set.
+def test_mo_tuned_config_beats_snap():
+    """The recommended Mo config beats linear SNAP (5.48 meV/atom, 0.207 eV/Å) and
+    quadratic SNAP's forces (0.184 eV/Å) on the mlearn test set (measured: 2.49 / 0.114)."""
+    r = _fit_and_test(EXAMPLES / "mo" / "fit.toml")
+    assert r["energy_mae_mev_per_atom"] < 5.48
+    assert r["force_mae_ev_per_a"] < 0.184
 
-    Target: energy MAE <= 2.3 meV/atom and force MAE <= 0.12 eV/Å (measured:
-    2.12 / 0.104); linear SNAP 5.48 / 0.207, quadratic SNAP 2.77 / 0.184.
-    """
-    cfg = load_config(EXAMPLES / "mo" / "fit.toml")
-    cfg.settings.threads = 2
-    train = read_frames(DATA / "mo-train.xyz")
-    test = read_frames(DATA / "mo-test.xyz")
-    res = fit(train, cfg.settings)
-    r = evaluate(res.model, test, threads=2)
+
+@mo
+def test_mo_lowest_error_config_meets_target():
+    """The lowest-error Mo config reaches the accuracy target on the mlearn test set:
+    energy MAE <= 2.3 meV/atom, force MAE <= 0.12 eV/Å (measured: 2.12 / 0.104)."""
+    r = _fit_and_test(EXAMPLES / "mo" / "fit-lowest-error.toml")
     assert r["energy_mae_mev_per_atom"] <= 2.3, r
     assert r["force_mae_ev_per_a"] <= 0.12, r
+
+
+def _fit_and_test(config):
+    cfg = load_config(config)
+    cfg.settings.threads = 2
+    res = fit(read_frames(DATA / "mo-train.xyz"), cfg.settings)
+    return evaluate(res.model, read_frames(DATA / "mo-test.xyz"), threads=2)
 
 
 @mo
