@@ -47,9 +47,9 @@ print(json.dumps({
 """
 
 
-def run(data, threads, repeat):
+def run(data, threads, repeat, config=CONFIG):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", CHILD, data, str(threads), str(repeat), str(CONFIG)],
+    out = subprocess.run([sys.executable, "-c", CHILD, data, str(threads), str(repeat), str(config)],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -60,6 +60,7 @@ def main():
     p.add_argument("--data", default=os.environ.get("SUS2C_DATA", here.parents[1] / "shared" / "data"))
     p.add_argument("--out", default=here / "results" / "bench_fit.json")
     p.add_argument("--repeats", type=int, default=3, help="runs per setting (median reported)")
+    p.add_argument("--config", default=CONFIG, help="fit config (default examples/mo/fit.toml)")
     args = p.parse_args()
     train = str(Path(args.data) / "mo-train.xyz")
     if not Path(train).exists():
@@ -69,7 +70,7 @@ def main():
         print(f"warning: load average {load:.2f}: timings are unreliable on a busy machine")
     rows = []
     for threads, repeat in ((1, 1), (2, 1), (2, 10)):
-        runs = [run(train, threads, repeat) for _ in range(args.repeats if repeat == 1 else 1)]
+        runs = [run(train, threads, repeat, args.config) for _ in range(args.repeats if repeat == 1 else 1)]
         runs.sort(key=lambda r: r["wall_s"])
         r = runs[len(runs) // 2]
         r["wall_s_all"] = [x["wall_s"] for x in runs]
@@ -82,6 +83,7 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "load_average_start": load,
+                               "config": os.path.relpath(Path(args.config).resolve(), here.parent),
                                "runs": rows}, indent=1))
     print(f"wrote {out}")
 
