@@ -668,32 +668,24 @@ class _Penalty:
         return M
 
 
-def _solve_regularised(M, b, pen, ridge, curvature, scale):
-    """Coefficients of (M + penalties) c = b; M is overwritten.
+def _solve_penalised(M, b, pen, ridge, curvature, scale):
+    """Coefficients of (M + penalties) c = b; the penalties are added to M in place.
 
     numpy's Cholesky releases the GIL (scipy's holds it), so solves of
-    different grid points run side by side in threads."""
+    different grid points run side by side in threads.  It leaves M as it
+    was, so the least-squares fallback solves the same matrix."""
     pen.add_to(M, ridge, curvature, scale)
     try:
         L = np.linalg.cholesky(M)
     except np.linalg.LinAlgError:
-        raise _NotPositive from None
+        return scipy.linalg.lstsq(M, b, check_finite=False)[0]
     y = scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False)
     return scipy.linalg.solve_triangular(L, y, lower=True, trans="T", check_finite=False)
 
 
-class _NotPositive(Exception):
-    pass
-
-
-def _solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale, pen=None):
+def _solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale):
     """Coefficients of (A + scale (ridge R_ridge + curvature R_curv)) c = b (A is not changed)."""
-    pen = pen or _Penalty(R_ridge, R_curv)
-    try:
-        return _solve_regularised(np.array(A, dtype=float), b, pen, ridge, curvature, scale)
-    except _NotPositive:
-        M = pen.add_to(np.array(A, dtype=float), ridge, curvature, scale)
-        return scipy.linalg.lstsq(M, b, check_finite=False)[0]
+    return _solve_penalised(np.array(A, dtype=float), b, _Penalty(R_ridge, R_curv), ridge, curvature, scale)
 
 
 FULL_GRID_MAX_COLUMNS = 2000
@@ -740,11 +732,7 @@ def _solve(grams: Grams, layout: Layout, settings: FitSettings, workers: int) ->
         loss = 0.0
         coefs = []
         for f in folds:
-            bf = b - grams.b[f]
-            try:
-                c = _solve_regularised(A - grams.G[f], bf, pen, ridge, curv, scale)
-            except _NotPositive:
-                c = _solve_one(A - grams.G[f], bf, R_ridge, R_curv, ridge, curv, scale, pen)
+            c = _solve_penalised(A - grams.G[f], b - grams.b[f], pen, ridge, curv, scale)
             loss += c @ grams.G[f] @ c - 2 * c @ grams.b[f] + grams.yy[f]
             coefs.append(c)
         return float(loss), coefs
@@ -783,7 +771,7 @@ def _solve(grams: Grams, layout: Layout, settings: FitSettings, workers: int) ->
     finally:
         if pool is not None:
             pool.shutdown()
-    coef = _solve_one(A, b, R_ridge, R_curv, ridge, curv, scale, pen)
+    coef = _solve_penalised(A.copy(), b, pen, ridge, curv, scale)
     return Solution(coef, ridge, curv, coefs, table)
 
 
