@@ -9,9 +9,9 @@ from ase.calculators.calculator import Calculator as _ASECalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
 from ._kernels import _openmp, engine
-from ._kernels._neighbors import all_finite, same_data
+from ._kernels._neighbors import same_data
 from .model import Model, load
-from .neighbors import NeighborList
+from .neighbors import NeighborList, check_finite_positions
 
 
 class CloseContactWarning(UserWarning):
@@ -48,10 +48,7 @@ def check_atoms(atoms, model: Model) -> np.ndarray:
         raise ValueError(
             f"element(s) {', '.join(unknown)} not in the model (model elements: {', '.join(model.elements)})"
         )
-    pos = atoms.positions
-    if not np.all(np.isfinite(pos)):
-        bad = np.nonzero(~np.all(np.isfinite(pos), axis=1))[0]
-        raise ValueError(f"atom positions contain NaN or infinity (atoms {bad[:10].tolist()})")
+    check_finite_positions(atoms.positions)
     cell = atoms.cell.array
     if not np.all(np.isfinite(cell)):
         raise ValueError("the cell contains NaN or infinity")
@@ -180,8 +177,7 @@ class Calculator(_ASECalculator):
         atoms = self.atoms
         types = self._types(atoms)
         pos = np.ascontiguousarray(atoms.positions, dtype=float)
-        if not all_finite(pos):
-            check_atoms(atoms, self.model)  # raises, naming the atoms
+        check_finite_positions(pos)
         cell = atoms.cell.array
         pbc = atoms.pbc
         volume = self._volume(cell, pbc)

@@ -54,6 +54,14 @@ def _effective_cell(cell, pbc):
     return eff
 
 
+def check_finite_positions(pos):
+    """Raise a ValueError naming the atoms whose positions are NaN or infinite."""
+    pos = np.ascontiguousarray(pos, dtype=float).reshape(-1, 3)
+    if not _neighbors.all_finite(pos):
+        bad = np.nonzero(~np.isfinite(pos).all(axis=1))[0]
+        raise ValueError(f"atom positions contain NaN or infinity (atoms {bad[:10].tolist()})")
+
+
 @functools.lru_cache(maxsize=16)
 def _image_setup(cell_bytes, pbc_bytes, cutoff):
     """Cell-dependent part of a periodic list, cached: MD keeps the cell between rebuilds.
@@ -87,9 +95,7 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False, work=None
     pos = np.ascontiguousarray(positions, dtype=float)
     n = len(pos)
     pbc = np.asarray(pbc, dtype=bool)
-    if n and not _neighbors.all_finite(pos.reshape(n, 3)):
-        bad = np.nonzero(~np.isfinite(pos).all(axis=1))[0]
-        raise ValueError(f"atom positions contain NaN or infinity (atoms {bad[:10].tolist()})")
+    check_finite_positions(pos)
     if n == 0 or not cutoff > 0:
         return np.zeros(n + 1, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros((0, 3))
     if pbc.any():
