@@ -352,6 +352,45 @@ def test_threads_give_same_results(kind):
             assert rel_err(one[key], two[key]) <= 1e-12, key
 
 
+_FEWER_THREADS_SCRIPT = """
+import json, numpy as np
+from sus2c.calculator import Calculator
+from sus2c.testing import random_model, random_structure
+model = random_model(("Mo", "W"), two_body="both", three_body="both", seed=3)
+atoms = random_structure("bulk", model.elements, seed=4, n_rep=5)  # 250 atoms: 2 threads
+out = {}
+for threads in (1, 2, 2):
+    # leave NaN in freed memory, so that a per-thread buffer nobody zeroes shows
+    junk = np.full((2, len(atoms), 6), np.nan)
+    del junk
+    a = atoms.copy()
+    a.calc = Calculator(model, threads=threads)
+    out.setdefault(threads, []).append(
+        [a.get_potential_energy(), a.get_forces().tolist(), a.get_stresses().tolist()])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not sus2c.openmp_enabled(), reason="kernels built without OpenMP")
+def test_fewer_threads_than_asked_for():
+    """When the OpenMP runtime starts fewer threads than asked for (here
+    OMP_THREAD_LIMIT=1), the buffers of the missing threads count as zero."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    proc = subprocess.run([sys.executable, "-c", _FEWER_THREADS_SCRIPT], env=env, capture_output=True,
+                          text=True, check=True)
+    out = json.loads(proc.stdout)
+    (ref,) = out["1"]
+    for res in out["2"]:
+        assert res[0] == pytest.approx(ref[0], rel=1e-12)
+        assert np.allclose(res[1], ref[1], rtol=0, atol=1e-10)
+        assert np.allclose(res[2], ref[2], rtol=0, atol=1e-10)
+
+
 def test_state_check_sees_every_change():
     """The calculator's own change test (a byte compare) misses nothing ASE's would see."""
     model = make_model("MoW-2b-universal")

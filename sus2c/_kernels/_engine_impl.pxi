@@ -17,12 +17,14 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport sqrt
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
+from libc.string cimport memset
 
 from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_triplet4
 
 cdef extern from "_omp.h" nogil:
     void sus2c_barrier() noexcept
+    int sus2c_team_size() noexcept
 
 cnp.import_array()
 
@@ -192,30 +194,38 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         if offsets[i + 1] - offsets[i] > maxnb:
             maxnb = offsets[i + 1] - offsets[i]
 
-    f_a = np.zeros((nt, N, 3))
-    e_a = np.zeros((nt, N)) if per_atom else np.zeros((nt, 1))
-    v_a = np.zeros((nt, N, 6)) if per_atom else np.zeros((nt, 1, 6))
-    tot_a = np.zeros((nt, 8))  # energy, virial[6], spare
-    below_a = np.zeros((nt, N), dtype=np.int8)
-    bad_a = np.full((nt, 2), -1, dtype=np.intp)
+    if N == 0:
+        return dict(energy=0.0, forces=np.zeros((0, 3)), virial=np.zeros(6),
+                    energies=np.zeros(0) if per_atom else None,
+                    virials=np.zeros((0, 6)) if per_atom else None,
+                    below=np.zeros(0, dtype=bool), coincident=None)
+
+    # per-thread buffers: each thread zeroes its own rows inside the parallel
+    # region (a serial np.zeros of (threads, N, 3) was part of the serial
+    # time of every call); the per-atom ones exist only when asked for
+    f_a = np.empty((nt, N, 3))
+    below_a = np.empty((nt, N), dtype=np.int8)
     cdef double[:, :, ::1] fbuf = f_a
-    cdef double[:, ::1] ebuf = e_a
-    cdef double[:, :, ::1] vbuf = v_a
-    cdef double[:, ::1] tot = tot_a
     cdef cnp.int8_t[:, ::1] belowbuf = below_a
-    cdef Py_ssize_t[:, ::1] bad = bad_a
+    cdef double[:, ::1] ebuf = None
+    cdef double[:, :, ::1] vbuf = None
+    if per_atom:
+        e_a = np.empty((nt, N))
+        v_a = np.empty((nt, N, 6))
+        ebuf = e_a
+        vbuf = v_a
     # sums over threads (with one thread the buffers are the results)
     forces_a = np.empty((N, 3)) if nt > 1 else f_a[0]
     energies_a = (np.empty(N) if nt > 1 else e_a[0]) if per_atom else None
     virials_a = (np.empty((N, 6)) if nt > 1 else v_a[0]) if per_atom else None
     flags_a = np.empty(N, dtype=np.int8) if nt > 1 else below_a[0]
     cdef double[:, ::1] fsum = forces_a
-    cdef double[::1] esum = energies_a if per_atom else e_a[0]
-    cdef double[:, ::1] vsum = virials_a if per_atom else v_a[0]
+    cdef double[::1] esum = energies_a
+    cdef double[:, ::1] vsum = virials_a
     cdef cnp.int8_t[::1] flags = flags_a
     cdef double sx, sy, sz
     cdef cnp.int8_t sb
-    cdef int tt, vz
+    cdef int tt, vz, team, zr
 
     cdef Py_ssize_t z
     cdef int tid, ti, tj, tk, p, q, t, swap, n0, n1, n2, ma, mb, mc, flag
@@ -244,14 +254,29 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef double* vj
     cdef double* vk
 
-    if N == 0:
-        return dict(energy=0.0, forces=np.zeros((0, 3)), virial=np.zeros(6),
-                    energies=np.zeros(0) if per_atom else None,
-                    virials=np.zeros((0, 6)) if per_atom else None,
-                    below=np.zeros(0, dtype=bool), coincident=None)
+    # per thread: energy, virial[6], spare; the (i, j) of a coincident pair
+    cdef double* tot = <double*>calloc(8 * nt, sizeof(double))
+    cdef Py_ssize_t* bad = <Py_ssize_t*>malloc(2 * nt * sizeof(Py_ssize_t))
+    if tot == NULL or bad == NULL:
+        free(tot)
+        free(bad)
+        raise MemoryError()
+    for tt in range(2 * nt):
+        bad[tt] = -1
 
     with nogil, parallel(num_threads=nt):
         tid = threadid()
+        # thread tid zeroes rows tid, tid + team, ...: its own row, and the
+        # rows of threads the runtime did not start (if it gave fewer)
+        team = sus2c_team_size()
+        zr = tid
+        while zr < nt:
+            memset(&fbuf[zr, 0, 0], 0, N * 3 * sizeof(double))
+            memset(&belowbuf[zr, 0], 0, N)
+            if per_atom:
+                memset(&ebuf[zr, 0], 0, N * sizeof(double))
+                memset(&vbuf[zr, 0, 0], 0, N * 6 * sizeof(double))
+            zr = zr + team
         scratch = <double*>malloc(sizeof(double) * (8 * maxnb + 48))
         cache = <double*>malloc(sizeof(double) * (20 * (maxnb + 1) * nslots + 1))
         for z in range(20 * (maxnb + 1) * nslots):
@@ -287,8 +312,8 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                 d[2] = pos[j, 2] + shift[e, 2] - pos[i, 2]
                 r = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
                 if r < 1e-8:
-                    bad[tid, 0] = i
-                    bad[tid, 1] = j
+                    bad[2 * tid] = i
+                    bad[2 * tid + 1] = j
                     continue
                 tj = types[j]
                 p = pair_of[ti * ne + tj]
@@ -365,8 +390,8 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                         if r3[J] >= p3_hi[3 * q] or r3[K] >= p3_hi[3 * q + 1] or rjk >= p3_hi[3 * q + 2]:
                             continue
                         if rjk < 1e-8:
-                            bad[tid, 0] = j3[J]
-                            bad[tid, 1] = j3[K]
+                            bad[2 * tid] = j3[J]
+                            bad[2 * tid + 1] = j3[K]
                             continue
                         if r3[J] < p3_lo[3 * q] or r3[K] < p3_lo[3 * q + 1] or rjk < p3_lo[3 * q + 2]:
                             flag = 1
@@ -418,7 +443,7 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                         _bond(gsum[jj] * r3[jj], r3[jj], &d3[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0],
                               &acc[1], NULL, NULL)
         for z in range(7):
-            tot[tid, z] = acc[z]
+            tot[8 * tid + z] = acc[z]
         free(scratch)
         free(cache)
         free(j3)
@@ -451,15 +476,21 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                             sx = sx + vbuf[tt, i, vz]
                         vsum[i, vz] = sx
 
+    energy = 0.0
+    virial_a = np.zeros(6)
     coincident = None
-    if bad_a.max() >= 0:
-        for row in bad_a:
-            if row[0] >= 0:
-                coincident = (int(min(row)), int(max(row)))
+    for tt in range(nt):
+        energy += tot[8 * tt]
+        for vz in range(6):
+            virial_a[vz] += tot[8 * tt + 1 + vz]
+        if bad[2 * tt] >= 0:
+            coincident = (int(min(bad[2 * tt], bad[2 * tt + 1])), int(max(bad[2 * tt], bad[2 * tt + 1])))
+    free(tot)
+    free(bad)
     return dict(
-        energy=float(tot_a[:, 0].sum()),
+        energy=energy,
         forces=forces_a,
-        virial=tot_a[:, 1:7].sum(axis=0),
+        virial=virial_a,
         energies=energies_a,
         virials=virials_a,
         below=flags_a.view(bool),

@@ -9,6 +9,19 @@
 #ifndef SUS2C_OMP_H
 #define SUS2C_OMP_H
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Threads in the current team (1 outside a parallel region or without OpenMP). */
+static inline int sus2c_team_size(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 static inline void sus2c_barrier(void) {
 #ifdef _OPENMP
 #pragma omp barrier
