@@ -176,8 +176,8 @@ class Calculator(_ASECalculator):
                 self.atoms = atoms.copy()
         atoms = self.atoms
         types = self._types(atoms)
+        # (NaN or infinite positions: rejected by the neighbour-list update below)
         pos = np.ascontiguousarray(atoms.positions, dtype=float)
-        check_finite_positions(pos)
         cell = atoms.cell.array
         pbc = atoms.pbc
         volume = self._volume(cell, pbc)

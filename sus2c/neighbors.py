@@ -132,6 +132,9 @@ def bond_distances(atoms, cutoff, threads=1, half=False):
 class NeighborList:
     """A neighbour list with a skin, rebuilt only when it may have gone stale.
 
+    Positions with NaN or infinity always count as moved, so :meth:`update`
+    rejects them (ValueError) like a fresh build does.
+
     :meth:`update` returns (offsets, index, shifts); index and shifts are
     overwritten by the next rebuild (the list keeps those arrays to avoid
     fresh allocations).

@@ -610,6 +610,24 @@ def test_nan_position(mo_calc):
         atoms.get_potential_energy()
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_position_during_md(mo_calc, bad):
+    """A position going bad between steps (a blown-up MD run) is caught even
+    when the neighbour list, built with a skin, would not need a rebuild."""
+    atoms = random_structure("bulk", ("Mo",), seed=0, n_rep=5)
+    atoms.calc = mo_calc
+    atoms.get_forces()
+    atoms.positions[7, 2] += 0.01  # a small move: the list stays valid
+    atoms.get_forces()
+    builds = mo_calc._nl.nbuilds
+    atoms.positions[11, 0] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinity.*atoms \[11\]"):
+        atoms.get_forces()
+    atoms.positions[11, 0] = 0.0
+    assert np.isfinite(atoms.get_forces()).all()
+    assert mo_calc._nl.nbuilds > builds
+
+
 def test_singular_periodic_cell(mo_calc):
     atoms = random_structure("bulk", ("Mo",), seed=0)
     cell = atoms.cell.array.copy()

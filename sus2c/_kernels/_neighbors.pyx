@@ -364,7 +364,9 @@ cdef inline void _image(Py_ssize_t i, const Py_ssize_t* m, const double[:, ::1] 
 
 
 def moved_beyond(const double[:, ::1] pos, const double[:, ::1] ref, double limit):
-    """True when some atom is at least ``limit`` away from its reference position.
+    """True when some atom is at least ``limit`` away from its reference
+    position, or its position is NaN or infinite (so that a list never
+    outlives a non-finite position: the rebuild rejects it).
 
     The staleness test of a neighbour list with a skin, run every MD step: a
     compiled loop that stops at the first such atom (numpy needed ~45 µs for
@@ -380,7 +382,7 @@ def moved_beyond(const double[:, ::1] pos, const double[:, ::1] ref, double limi
             dx = pos[i, 0] - ref[i, 0]
             dy = pos[i, 1] - ref[i, 1]
             dz = pos[i, 2] - ref[i, 2]
-            if dx * dx + dy * dy + dz * dz >= lim2:
+            if not (dx * dx + dy * dy + dz * dz < lim2):  # NaN compares false
                 moved = True
                 break
     return moved
