@@ -35,15 +35,11 @@ cdef inline Py_ssize_t _clamp(Py_ssize_t b, Py_ssize_t n) noexcept nogil:
     return b
 
 
-cdef inline bint _second(Py_ssize_t i, Py_ssize_t p, const Py_ssize_t* patom,
-                         const double* pshift) noexcept nogil:
-    """True when the bond (i, point p) is counted from i in a half list:
-    the other atom has the larger index, or for an image of i itself the
-    shift is lexicographically positive."""
-    cdef Py_ssize_t a = patom[p]
+cdef inline bint _positive_image(Py_ssize_t i, Py_ssize_t p, const double* pshift) noexcept nogil:
+    """For point p, an image of home atom i itself: True when its shift
+    relative to i is lexicographically positive (a half list keeps the bond
+    from that end)."""
     cdef double s0, s1, s2
-    if a != i:
-        return a > i
     s0 = pshift[3 * p] - pshift[3 * i]
     s1 = pshift[3 * p + 1] - pshift[3 * i + 1]
     s2 = pshift[3 * p + 2] - pshift[3 * i + 2]
@@ -69,7 +65,7 @@ cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start
                         const Py_ssize_t* order, const double* home, double ox, double oy,
                         double oz, double ix, double iy, double iz, Py_ssize_t nx,
                         Py_ssize_t ny, Py_ssize_t nz, double cut2, Py_ssize_t* out, Py_ssize_t cap,
-                        bint half, const Py_ssize_t* patom, const double* pshift) noexcept nogil:
+                        bint half, const double* pshift, const Py_ssize_t* satom) noexcept nogil:
     """Sorted point slots within the cutoff of home atom i, written to out while
     fewer than ``cap``; returns how many there are (the caller retries with a
     larger buffer when that exceeds cap)."""
@@ -91,11 +87,16 @@ cdef Py_ssize_t _search(Py_ssize_t i, const double* xyz, const Py_ssize_t* start
             q = start[(cx * ny + cy) * nz + cz0]
             q1 = start[(cx * ny + cy) * nz + cz1 + 1]
             while q < q1:
+                # a half list keeps each bond once, from the atom with the
+                # smaller index (tested before the distance: half the work)
+                if half and satom[q] < i:
+                    q += 1
+                    continue
                 dx = xyz[3 * q] - xi
                 dy = xyz[3 * q + 1] - yi
                 dz = xyz[3 * q + 2] - zi
                 if dx * dx + dy * dy + dz * dz < cut2 and order[q] != i:
-                    if half and not _second(i, order[q], patom, pshift):
+                    if half and satom[q] == i and not _positive_image(i, order[q], pshift):
                         q += 1
                         continue
                     if count < cap:
@@ -160,8 +161,9 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     start_a = np.zeros(nbins + 1, dtype=np.intp)
     fill_a = np.empty(nbins, dtype=np.intp)
     order_a = _buffer(work, "order", P, (), np.intp)
+    satom_a = _buffer(work, "satom", P, (), np.intp)  # the atom of each sorted point
     xyz_a = _buffer(work, "xyz", P, (3,))
-    cdef Py_ssize_t[::1] which = which_a, start_v = start_a, fill = fill_a, order_v = order_a
+    cdef Py_ssize_t[::1] which = which_a, start_v = start_a, fill = fill_a, order_v = order_a, satom_v = satom_a
     cdef double[:, ::1] xyz_v = xyz_a
     with nogil:
         for p in range(P):
@@ -177,6 +179,7 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
             q = fill[which[p]]
             fill[which[p]] = q + 1
             order_v[q] = p
+            satom_v[q] = point_atom[p]
             xyz_v[q, 0] = points[p, 0]
             xyz_v[q, 1] = points[p, 1]
             xyz_v[q, 2] = points[p, 2]
@@ -184,8 +187,8 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
     cdef const double* home = &points[0, 0] if P else NULL
     cdef const Py_ssize_t* start = &start_v[0]
     cdef const Py_ssize_t* order = &order_v[0] if P else NULL
+    cdef const Py_ssize_t* satom = &satom_v[0] if P else NULL
     cdef double cut2 = cutoff * cutoff
-    cdef const Py_ssize_t* patom = &point_atom[0] if P else NULL
     cdef const double* pshift = &point_shift[0, 0] if P else NULL
 
     # expected neighbours per atom (mean density x search sphere, with margin):
@@ -219,7 +222,7 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
             used = 0
             for i in range(a0, a1):
                 cnt = _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz, nx, ny, nz, cut2,
-                              buf + used, cap - used, half, patom, pshift)
+                              buf + used, cap - used, half, pshift, satom)
                 if cnt > cap - used:
                     cap = 2 * cap + cnt
                     if owned[c]:
@@ -234,7 +237,7 @@ def neighbor_list(const double[:, ::1] points, const Py_ssize_t[::1] point_atom,
                         break
                     buf = grown
                     _search(i, xyz, start, order, home, ox, oy, oz, ix, iy, iz, nx, ny, nz, cut2,
-                            buf + used, cap - used, half, patom, pshift)
+                            buf + used, cap - used, half, pshift, satom)
                 counts[i + 1] = cnt
                 used = used + cnt
             bufs[c] = buf
