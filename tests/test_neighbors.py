@@ -122,3 +122,22 @@ def test_skin_list_is_reused_then_rebuilt():
     atoms.positions[3] += [0.1, 0.0, 0.0]  # 0.25 Å from the build positions: stale
     nl.update(atoms.positions, atoms.cell.array, atoms.pbc)
     assert nl.nbuilds == 2
+
+
+def test_same_data_compares_dtype_shape_and_bytes():
+    """The calculator's change test: equal only with the same dtype, shape and bytes."""
+    from sus2c._kernels._neighbors import same_data
+
+    a = np.arange(6, dtype=np.int64)
+    assert same_data(a, a.copy())
+    assert not same_data(a, a.astype(np.int32))
+    assert not same_data(a, a.view(np.float64))  # same bytes, another dtype
+    assert not same_data(a.reshape(2, 3), a.reshape(3, 2).copy())  # same bytes, another shape
+    assert not same_data(a, a[:5].copy())
+    b = a.copy()
+    b[5] += 1
+    assert not same_data(a, b)
+    m = np.arange(12.0).reshape(3, 4)
+    assert same_data(m[:, ::2], np.ascontiguousarray(m[:, ::2]))  # strided: compared as a copy
+    assert not same_data(m[:, ::2], np.ascontiguousarray(m[:, 1::2]))
+    assert same_data(np.zeros((0, 3)), np.zeros((0, 3)))

@@ -398,10 +398,20 @@ def same_data(cnp.ndarray a, cnp.ndarray b):
     positions of 2000 atoms through ``tobytes()`` copies cost ~8 µs per call,
     three calls per MD step.  Non-contiguous arrays are compared as copies.
     """
-    if a.dtype != b.dtype or a.ndim != b.ndim or any(a.shape[k] != b.shape[k] for k in range(a.ndim)):
+    cdef int k, nd = cnp.PyArray_NDIM(a)
+    # C-API checks only: Python-level dtype/shape comparisons cost more than
+    # the memcmp of a 2000-atom position array
+    # (a byte-order difference reads as "changed": a needless recalculation, never a missed one)
+    if (nd != cnp.PyArray_NDIM(b) or cnp.PyArray_TYPE(a) != cnp.PyArray_TYPE(b)
+            or cnp.PyArray_ITEMSIZE(a) != cnp.PyArray_ITEMSIZE(b)):
         return False
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
+    for k in range(nd):
+        if cnp.PyArray_DIMS(a)[k] != cnp.PyArray_DIMS(b)[k]:
+            return False
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        a = np.ascontiguousarray(a)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(b):
+        b = np.ascontiguousarray(b)
     return memcmp(cnp.PyArray_DATA(a), cnp.PyArray_DATA(b), <size_t>cnp.PyArray_NBYTES(a)) == 0
 
 
