@@ -372,7 +372,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.skipif(not sus2c.openmp_enabled(), reason="kernels built without OpenMP")
-def test_fewer_threads_than_asked_for():
+def test_fewer_threads_than_asked_for(tmp_path):
     """When the OpenMP runtime starts fewer threads than asked for (here
     OMP_THREAD_LIMIT=1), the buffers of the missing threads count as zero."""
     import json
@@ -381,8 +381,10 @@ def test_fewer_threads_than_asked_for():
     import sys
 
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    # run outside the source tree, so that the installed (compiled) package is imported
     proc = subprocess.run([sys.executable, "-c", _FEWER_THREADS_SCRIPT], env=env, capture_output=True,
-                          text=True, check=True)
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     (ref,) = out["1"]
     for res in out["2"]:
