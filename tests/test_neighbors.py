@@ -141,3 +141,7 @@ def test_same_data_compares_dtype_shape_and_bytes():
     assert same_data(m[:, ::2], np.ascontiguousarray(m[:, ::2]))  # strided: compared as a copy
     assert not same_data(m[:, ::2], np.ascontiguousarray(m[:, 1::2]))
     assert same_data(np.zeros((0, 3)), np.zeros((0, 3)))
+    x = np.array([1.0, 2.0])
+    assert not same_data(x, x.view(x.dtype.newbyteorder()))  # same bytes, other values
+    with pytest.raises(TypeError):
+        same_data(None, x)

@@ -254,7 +254,9 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef double* vj
     cdef double* vk
 
+    virial_a = np.zeros(6)
     # per thread: energy, virial[6], spare; the (i, j) of a coincident pair
+    # (nothing between these allocations and their release can raise)
     cdef double* tot = <double*>calloc(8 * nt, sizeof(double))
     cdef Py_ssize_t* bad = <Py_ssize_t*>malloc(2 * nt * sizeof(Py_ssize_t))
     if tot == NULL or bad == NULL:
@@ -476,17 +478,19 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                             sx = sx + vbuf[tt, i, vz]
                         vsum[i, vz] = sx
 
-    energy = 0.0
-    virial_a = np.zeros(6)
-    coincident = None
+    cdef double energy = 0.0
+    cdef double[::1] virial = virial_a
+    cdef Py_ssize_t ci = -1, cj = -1
     for tt in range(nt):
         energy += tot[8 * tt]
         for vz in range(6):
-            virial_a[vz] += tot[8 * tt + 1 + vz]
+            virial[vz] += tot[8 * tt + 1 + vz]
         if bad[2 * tt] >= 0:
-            coincident = (int(min(bad[2 * tt], bad[2 * tt + 1])), int(max(bad[2 * tt], bad[2 * tt + 1])))
+            ci = min(bad[2 * tt], bad[2 * tt + 1])
+            cj = max(bad[2 * tt], bad[2 * tt + 1])
     free(tot)
     free(bad)
+    coincident = (int(ci), int(cj)) if ci >= 0 else None
     return dict(
         energy=energy,
         forces=forces_a,
