@@ -18,15 +18,11 @@ has 17,689 parameters.
 """
 import argparse
 import json
-import os
-import sys
 import time
 import warnings
-from itertools import combinations_with_replacement
 from pathlib import Path
 
-import numpy as np
-
+from _data import add_data_argument, data_file
 from sus2c.data import read_frames, split_frames
 from sus2c.evaluate import evaluate, format_table
 from sus2c.fit import FitSettings, fit, present_terms
@@ -58,14 +54,12 @@ def split_by_pairs(train, test, cutoff):
 def main():
     here = Path(__file__).resolve().parent
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get("SUS2C_DATA", here.parents[1] / "shared" / "data"))
+    add_data_argument(p)
     p.add_argument("--out", default=here / "results" / "alloy30_universal.json")
     p.add_argument("--only", nargs="*", help="model names to run (default: all)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    path = Path(args.data) / "alloy30.xyz"
-    if not path.exists():
-        sys.exit(f"{path} not found: pass --data or set SUS2C_DATA")
+    path = data_file(args.data, "alloy30.xyz")
     warnings.simplefilter("ignore")
     frames = read_frames(path)
     train, test = split_frames(frames, 0.8, seed=0)

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from _data import add_data_argument, data_file
+
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "mo" / "fit.toml"
 CHILD = r"""
 import json, resource, sys, time, warnings
@@ -57,14 +59,12 @@ def run(data, threads, repeat, config=CONFIG):
 def main():
     here = Path(__file__).resolve().parent
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get("SUS2C_DATA", here.parents[1] / "shared" / "data"))
+    add_data_argument(p)
     p.add_argument("--out", default=here / "results" / "bench_fit.json")
     p.add_argument("--repeats", type=int, default=3, help="runs per setting (median reported)")
     p.add_argument("--config", default=CONFIG, help="fit config (default examples/mo/fit.toml)")
     args = p.parse_args()
-    train = str(Path(args.data) / "mo-train.xyz")
-    if not Path(train).exists():
-        sys.exit(f"{train} not found: pass --data or set SUS2C_DATA")
+    train = str(data_file(args.data, "mo-train.xyz"))
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"warning: load average {load:.2f}: timings are unreliable on a busy machine")

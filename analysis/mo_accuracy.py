@@ -15,12 +15,11 @@ J. Phys. Chem. A 124, 731, 2020; uf3 0.4 measured by the project):
 """
 import argparse
 import json
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
 
+from _data import add_data_argument, data_file
 from sus2c.config import load_config
 from sus2c.data import read_frames
 from sus2c.evaluate import evaluate, format_table
@@ -33,15 +32,12 @@ BASELINES = [("SNAP", 5.48, 0.207), ("quadratic SNAP", 2.77, 0.184), ("uf3 0.4, 
 def main():
     here = Path(__file__).resolve().parent
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get("SUS2C_DATA", here.parents[1] / "shared" / "data"))
+    add_data_argument(p)
     p.add_argument("--out", default=here / "results" / "mo_accuracy.json")
     args = p.parse_args()
-    data = Path(args.data)
-    if not (data / "mo-train.xyz").exists():
-        sys.exit(f"{data / 'mo-train.xyz'} not found: pass --data or set SUS2C_DATA")
     warnings.simplefilter("ignore")
-    train = read_frames(data / "mo-train.xyz")
-    test = read_frames(data / "mo-test.xyz")
+    train = read_frames(data_file(args.data, "mo-train.xyz"))
+    test = read_frames(data_file(args.data, "mo-test.xyz"))
     tuned = load_config(here.parent / "examples" / "mo" / "fit.toml").settings
     lowest = load_config(here.parent / "examples" / "mo" / "fit-lowest-error.toml").settings
     runs = [("sus2c UF3 tuned (examples/mo)", tuned), ("sus2c UF3 lowest error (examples/mo)", lowest),

@@ -31,8 +31,6 @@ fitting the stress-strain relation; it says so when it does.
 import argparse
 import dataclasses
 import json
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -43,6 +41,7 @@ from ase.data import atomic_masses, atomic_numbers
 from ase.units import GPa, kg
 
 from sus2c import Calculator, load
+from _data import add_data_argument, data_file
 from sus2c.config import load_config
 from sus2c.data import read_frames
 from sus2c.fit import fit
@@ -128,17 +127,14 @@ def frequencies_at(ph, label):
 def main():
     here = Path(__file__).resolve().parent
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get("SUS2C_DATA", here.parents[1] / "shared" / "data"))
+    add_data_argument(p)
     p.add_argument("--model", help="a fitted model file (default: fit examples/mo/fit.toml now)")
     p.add_argument("--out", default=here / "results" / "mo_properties.json")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    data = Path(args.data)
-    if not (data / "mo-train.xyz").exists():
-        sys.exit(f"{data / 'mo-train.xyz'} not found: pass --data or set SUS2C_DATA")
     warnings.simplefilter("ignore")
-    train = read_frames(data / "mo-train.xyz")
-    test = read_frames(data / "mo-test.xyz")
+    train = read_frames(data_file(args.data, "mo-train.xyz"))
+    test = read_frames(data_file(args.data, "mo-test.xyz"))
     if args.model:
         model = load(args.model)
     else:
