@@ -108,11 +108,17 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+KERNEL_SOURCES = ["_common.pxd", "_bspline.pxd", "_simd.h", "_omp.h"]
+ENGINE_SOURCES = ["_compiled.pxi", "_energy.pxi", "_design.pxi", "_jacobian.pxi"]
+
+
 def _ext(name):
+    deps = KERNEL_SOURCES + (ENGINE_SOURCES if name.startswith("_engine") else [])
     return Extension(
         f"sus2c._kernels.{name}",
         [f"sus2c/_kernels/{name}.pyx"],
         include_dirs=[np.get_include(), "sus2c/_kernels"],
+        depends=[f"sus2c/_kernels/{d}" for d in deps],
     )
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from _data import add_data_argument, data_file
 from sus2c.data import read_frames, split_frames
 from sus2c.evaluate import evaluate, format_table
-from sus2c.fit import FitSettings, fit, present_terms
+from sus2c.distances import present_terms
+from sus2c.fit import FitSettings, fit
 
 MODELS = {
     "specific 2-body": dict(mode="specific", cutoff3=0.0, intervals2=12),

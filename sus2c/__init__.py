@@ -27,21 +27,20 @@ __all__ = [
 
 def openmp_enabled() -> bool:
     """True when the compiled kernels were built with OpenMP (else they run serially)."""
-    from ._kernels import _openmp
+    from ._kernels import openmp_enabled as enabled
 
-    return _openmp.openmp_enabled()
+    return enabled()
 
 
 def build_info() -> dict:
     """How the kernels were built and how many threads the calculator uses by default."""
-    from ._kernels import _openmp, simd
-    from .calculator import default_threads
+    from ._kernels import default_threads, max_threads, openmp_enabled as enabled, simd
 
     return {
         "version": __version__,
         "simd": simd,
-        "openmp": _openmp.openmp_enabled(),
-        "openmp_max_threads": _openmp.max_threads(),
+        "openmp": enabled(),
+        "openmp_max_threads": max_threads(),
         "default_threads": default_threads(),
     }
 

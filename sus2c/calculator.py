@@ -1,15 +1,13 @@
 """ASE calculator running a sus2c model through the compiled kernels."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 from ase.calculators.calculator import Calculator as _ASECalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
-from ._kernels import _openmp, engine
-from ._kernels._neighbors import same_data
+from ._kernels import default_threads, engine, openmp_enabled, same_data
 from .model import Model, load
 from .neighbors import NeighborList, check_finite_positions
 
@@ -18,15 +16,7 @@ class CloseContactWarning(UserWarning):
     """Atoms came closer than the first knot of a term (outside the fitted range)."""
 
 
-def default_threads() -> int:
-    """Threads to use by default: OMP_NUM_THREADS if set, else the cores available."""
-    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+__all__ = ["Calculator", "CloseContactWarning", "check_atoms", "default_skin", "default_threads"]
 
 
 def default_skin(model: Model) -> float:
@@ -36,7 +26,7 @@ def default_skin(model: Model) -> float:
     in 300 steps; the half list is cheap to scan).  With 3-body terms 0.3 Å
     is 5 % faster than 0.5 Å: the 3-body loop scans every list entry.
     """
-    return 0.3 if model.has_three_body else 0.7
+    return 0.3 if model.needs_full_list else 0.7
 
 
 def check_atoms(atoms, model: Model) -> np.ndarray:
@@ -84,16 +74,17 @@ class Calculator(_ASECalculator):
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self._tables = self.model.compiled()
-        # 2-body-only models need each bond once: a half list halves the work
+        # terms that need every neighbour (3-body) need a full list; with
+        # 2-body terms only, each bond once is enough: a half list halves the work
         skin = default_skin(self.model) if skin is None else skin
-        self._nl = NeighborList(self._tables.max_cutoff, skin=skin, half=not self.model.has_three_body)
+        self._nl = NeighborList(self._tables.max_cutoff, skin=skin, half=not self.model.needs_full_list)
         self._e1 = np.array([self.model.one_body[e] for e in self.model.elements])
         self.n_close_atoms = 0
         self._warned = False
 
     @property
     def openmp(self) -> bool:
-        return _openmp.openmp_enabled()
+        return openmp_enabled()
 
     def check_state(self, atoms, tol=1e-15):
         """What changed since the last calculation (a fast path for MD-sized systems).

@@ -45,7 +45,7 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from .fit import FitError, FitSettings
+from .fit.settings import FitError, FitSettings
 
 SCHEMA = {
     "data": {"train", "test", "validation_fraction", "type_map"},

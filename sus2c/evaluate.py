@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 
-__all__ = ["EV_PER_A3_TO_GPA", "KEYS", "evaluate", "format_table"]
+from .units import EV_PER_A3_TO_GPA
 
-EV_PER_A3_TO_GPA = 160.21766208
+__all__ = ["EV_PER_A3_TO_GPA", "KEYS", "ErrorAccumulator", "errors_of", "evaluate", "format_table"]
 KEYS = (
     "energy_mae_mev_per_atom",
     "energy_rmse_mev_per_atom",
@@ -37,8 +37,8 @@ KEYS = (
 )
 
 
-class _Acc:
-    """Running sums of |error| and error² for the three quantities."""
+class ErrorAccumulator:
+    """Running sums of |error| and error² for energy per atom, force components and stress."""
 
     def __init__(self):
         self.n_structures = 0
@@ -53,6 +53,14 @@ class _Acc:
         acc[0] += d.size
         acc[1] += float(np.abs(d).sum())
         acc[2] += float((d * d).sum())
+
+    def add_prediction(self, frame, prediction):
+        """Add one frame's errors given its prediction (energy, forces, stress)."""
+        n = len(frame.atoms)
+        de = None if frame.energy is None else (prediction["energy"] - frame.energy) / n
+        df = None if frame.forces is None else prediction["forces"] - frame.forces
+        ds = None if (frame.stress is None or prediction.get("stress") is None) else prediction["stress"] - frame.stress
+        self.add(n, de, df, ds)
 
     def add(self, n_atoms, de=None, df=None, ds=None):
         self.n_structures += 1
@@ -85,6 +93,14 @@ class _Acc:
             "n_structures": self.n_structures,
             "n_atoms": self.n_atoms,
         }
+
+
+def errors_of(frames, predictions) -> dict:
+    """Energy (meV/atom), force (eV/Å) and stress (GPa) MAE/RMSE of predictions for frames."""
+    acc = ErrorAccumulator()
+    for fr, p in zip(frames, predictions):
+        acc.add_prediction(fr, p)
+    return acc.result()
 
 
 def _calculator(model_or_calc, threads):
@@ -129,8 +145,8 @@ def evaluate(model_or_calc, frames, threads=None, return_predictions=False) -> d
     if not frames:
         raise ValueError("no structures to evaluate")
     calc, restore = _calculator(model_or_calc, threads)
-    total = _Acc()
-    groups: dict[str, _Acc] = {}
+    total = ErrorAccumulator()
+    groups: dict[str, ErrorAccumulator] = {}
     predictions = [] if return_predictions else None
     try:
         for frame in frames:
@@ -143,23 +159,18 @@ def evaluate(model_or_calc, frames, threads=None, return_predictions=False) -> d
                 stress = np.array(atoms.get_stress(voigt=True), dtype=float) if periodic else None
             except ValueError as exc:  # e.g. an element the model does not know
                 raise ValueError(f"{frame.source or 'frame'}: {exc}") from exc
-            n = len(atoms)
-            de = None if frame.energy is None else (energy - frame.energy) / n
-            df = None if frame.forces is None else forces - frame.forces
-            ds = None if (frame.stress is None or stress is None) else stress - frame.stress
-            total.add(n, de, df, ds)
-            groups.setdefault(frame.group, _Acc()).add(n, de, df, ds)
+            p = {
+                "source": frame.source,
+                "group": frame.group,
+                "n_atoms": len(atoms),
+                "energy": energy,
+                "forces": forces,
+                "stress": stress,
+            }
+            total.add_prediction(frame, p)
+            groups.setdefault(frame.group, ErrorAccumulator()).add_prediction(frame, p)
             if predictions is not None:
-                predictions.append(
-                    {
-                        "source": frame.source,
-                        "group": frame.group,
-                        "n_atoms": n,
-                        "energy": energy,
-                        "forces": forces,
-                        "stress": stress,
-                    }
-                )
+                predictions.append(p)
     finally:
         restore()
     out = total.result()

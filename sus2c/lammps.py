@@ -72,8 +72,7 @@ import tempfile
 import numpy as np
 
 from . import bspline
-
-EV_PER_A3_IN_BAR = 1.602176634e6  # 1 eV/A^3 in bar (CODATA 2018); LAMMPS metal uses 1.6021765e6
+from .units import EV_PER_A3_IN_BAR
 HEADER_TAG = "# sus2c"
 _ZERO_BLOCK_CUTOFF = 0.5  # cutoff of an all-zero block (a term the model does not have)
 _GAUSS = np.polynomial.legendre.leggauss(6)
@@ -297,7 +296,7 @@ def export_lammps(model, path) -> dict:
             worst = max(worst, rel)
             triplet_blocks.append(((a, b, c), R, ts, C))
             for x, y in ((a, b), (a, c)):
-                key = model._pair_key(x, y)
+                key = model.pair_key(x, y)
                 need2[key] = max(need2[key], R)
 
     pair_blocks = []
@@ -636,7 +635,7 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
 
 def default_check_structures(model, seeds=(1, 2, 3)):
     """Rattled, sheared (triclinic) periodic structures over the model's elements."""
-    from .testing import random_structure
+    from .structures import random_structure
 
     out = []
     for s in seeds:

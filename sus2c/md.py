@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .properties import _Result, repeat_for_width
+from .properties import repeat_for_width
+from .records import Record
+from .units import EV_PER_A3_TO_GPA
 
 ENSEMBLES = ("nve", "nvt")
 THERMOSTATS = ("langevin", "bussi")
@@ -62,7 +64,7 @@ def _thermalize(atoms, temperature_k, rng):
 
 
 @dataclass
-class MDResult(_Result):
+class MDResult(Record):
     ensemble: str
     thermostat: str
     n_atoms: int
@@ -173,7 +175,7 @@ def run_md(
 
     def report(k):
         try:
-            p = -float(np.mean(atoms.get_stress(include_ideal_gas=True)[:3])) * 160.21766208
+            p = -float(np.mean(atoms.get_stress(include_ideal_gas=True)[:3])) * EV_PER_A3_TO_GPA
             pressures.append(p)
         except Exception:
             p = None

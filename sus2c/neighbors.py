@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from ._kernels import _neighbors
+from ._kernels import neighbor_kernel
 
 
 def _effective_cell(cell, pbc):
@@ -57,7 +57,7 @@ def _effective_cell(cell, pbc):
 def check_finite_positions(pos):
     """Raise a ValueError naming the atoms whose positions are NaN or infinite."""
     pos = np.ascontiguousarray(pos, dtype=float).reshape(-1, 3)
-    if not _neighbors.all_finite(pos):
+    if not neighbor_kernel.all_finite(pos):
         bad = np.nonzero(~np.isfinite(pos).all(axis=1))[0]
         raise ValueError(f"atom positions contain NaN or infinity (atoms {bad[:10].tolist()})")
 
@@ -102,14 +102,14 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False, work=None
         inv, reach, nimg, eff, pbc32 = _image_setup(
             np.asarray(cell, dtype=float).tobytes(), pbc.tobytes(), float(cutoff)
         )
-        points, atom_idx, shifts_pt = _neighbors.periodic_images(pos, inv, eff, nimg, reach, pbc32, work)
+        points, atom_idx, shifts_pt = neighbor_kernel.periodic_images(pos, inv, eff, nimg, reach, pbc32, work)
     else:
         atom_idx = np.arange(n)
         shifts_pt = np.zeros((n, 3))
         points = pos
     # small systems: one thread (waking a second costs more than it saves)
     threads = max(1, min(int(threads), n // 256))
-    return _neighbors.neighbor_list(
+    return neighbor_kernel.neighbor_list(
         np.ascontiguousarray(points, dtype=float),
         np.ascontiguousarray(atom_idx, dtype=np.intp),
         np.ascontiguousarray(shifts_pt, dtype=float),
@@ -153,7 +153,7 @@ class NeighborList:
     def update(self, positions, cell, pbc, threads=1):
         pos = np.ascontiguousarray(positions, dtype=float)
         key = (len(pos), np.asarray(cell, dtype=float).tobytes(), np.asarray(pbc, dtype=bool).tobytes())
-        if self._key == key and self.skin > 0 and not _neighbors.moved_beyond(pos, self._positions, 0.5 * self.skin):
+        if self._key == key and self.skin > 0 and not neighbor_kernel.moved_beyond(pos, self._positions, 0.5 * self.skin):
             return self.offsets, self.index, self.shifts
         self.offsets, self.index, self.shifts = neighbor_list(
             pos, cell, pbc, self.cutoff + self.skin, threads, self.half, self._work

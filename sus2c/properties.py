@@ -33,13 +33,12 @@ import math
 import os
 import time
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
-EV_PER_A3_TO_GPA = 160.21766208
-KJ_PER_MOL_PER_EV = 96.48533212331
-R_J_PER_MOL_K = 8.314462618
+from .records import Record, plain
+from .units import EV_PER_A3_TO_GPA, KJ_PER_MOL_PER_EV, R_J_PER_MOL_K
 
 LATTICES = ("fcc", "bcc", "sc", "diamond", "hcp")
 
@@ -49,31 +48,6 @@ class PropertyError(ValueError):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _plain(value):
-    """Numbers, arrays and dataclasses as JSON-ready Python objects."""
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-class _Result:
-    def to_dict(self) -> dict:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
 
 def _with_calc(atoms, calc):
@@ -304,7 +278,7 @@ def fit_eos(volumes, energies, form="vinet"):
 
 
 @dataclass
-class EOSResult(_Result):
+class EOSResult(Record):
     form: str
     n_atoms: int
     e0_ev_per_atom: float
@@ -487,7 +461,7 @@ def moduli(c_gpa):
 
 
 @dataclass
-class ElasticResult(_Result):
+class ElasticResult(Record):
     c_gpa: np.ndarray  # 6x6, Voigt order xx yy zz yz xz xy, symmetrised, averaged over strain sizes
     strains: tuple  # engineering strain sizes used (each applied + and -)
     c_by_strain_gpa: np.ndarray  # (n_strains, 6, 6), unsymmetrised
@@ -592,7 +566,7 @@ def elastic_constants(calc, atoms, strains=(0.0025, 0.005, 0.01), relax=True, fm
 
 
 @dataclass
-class PhononResult(_Result):
+class PhononResult(Record):
     supercell: tuple  # repetition of the input cell
     n_supercell_atoms: int
     cutoff_angstrom: float  # interaction cutoff used to choose the supercell
@@ -789,7 +763,7 @@ def frequency_rmse(result: PhononResult, reference: PhononResult) -> dict:
 
 
 @dataclass
-class VacancyResult(_Result):
+class VacancyResult(Record):
     supercell: tuple
     n_atoms: int  # of the perfect supercell
     removed_index: int
@@ -842,7 +816,7 @@ def vacancy_formation_energy(calc, atoms, supercell=None, cutoff=None, width_fac
 
 
 @dataclass
-class Properties(_Result):
+class Properties(Record):
     """Everything :func:`compute_properties` found for one calculator."""
 
     name: str

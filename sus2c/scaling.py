@@ -1,74 +1,93 @@
-"""Universal scaling (SUS2): initial element and pair scalars from data.
+"""The universal scaling's scalars (SUS2): element amplitudes and per-pair reduced coordinates.
 
-The reduced coordinate of a pair is x = (r - r0_ab) / l_ab.  Good starting
-values: r0_ab at the first peak of the pair's distance distribution (the
-nearest-neighbour distance), l_ab a fixed fraction of it (Rose's scaling
-length is of order 0.2-0.3 Å for metals; a fraction of r0 keeps the knot
-spacing in x comparable across pairs).  Pairs absent from the data take
-their values from tabulated covalent radii (ASE), which also gives element
-radii for the "element" combination rule r0_ab = rho_a + rho_b.
+A pair's reduced coordinate is ``x_ab = (r - r0_ab) / l_ab``.  In ``"pair"``
+mode every pair has its own (r0, l); in ``"element"`` mode they come from
+per-element radii and lengths by the combination rules
+``r0_ab = rho_a + rho_b`` and ``l_ab = (lambda_a + lambda_b) / 2``, which
+also gives pairs never seen together in training a prediction.
 """
 from __future__ import annotations
 
-from itertools import combinations_with_replacement
+import math
+from dataclasses import dataclass, field
 
-import numpy as np
+from .schema import KeyParser, ModelError, as_dict, element_table, number, require
 
-from .model import Scaling
-from .neighbors import bond_distances
-
-L_FRACTION = 0.1  # l_ab = L_FRACTION * r0_ab
+MODES = ("pair", "element")
 
 
-def first_peaks(frames, elements, cutoff=6.0, bin_width=0.02):
-    """Nearest-neighbour distance per pair: the first peak of its distance histogram."""
-    index = {e: i for i, e in enumerate(elements)}
-    hists = {}
-    edges = np.arange(0.0, cutoff + bin_width, bin_width)
-    for fr in frames:
-        a = fr.atoms
-        centre, idx, d = bond_distances(a, cutoff)
-        if not len(idx):
-            continue
-        t = np.array([index[s] for s in a.get_chemical_symbols()])
-        ti, tj = np.minimum(t[centre], t[idx]), np.maximum(t[centre], t[idx])
-        for p in set(zip(ti.tolist(), tj.tolist())):
-            sel = (ti == p[0]) & (tj == p[1])
-            h = hists.setdefault(p, np.zeros(len(edges) - 1))
-            h += np.histogram(d[sel], bins=edges)[0]
-    peaks = {}
-    for (i, j), h in hists.items():
-        if h.sum() == 0:
-            continue
-        # smooth a little, then take the first local maximum above 20% of the largest bin
-        k = np.convolve(h, np.ones(5) / 5, mode="same")
-        thresh = 0.2 * k.max()
-        for b in range(1, len(k) - 1):
-            if k[b] >= thresh and k[b] >= k[b - 1] and k[b] >= k[b + 1]:
-                peaks[(elements[i], elements[j])] = 0.5 * (edges[b] + edges[b + 1])
-                break
-    return peaks
+@dataclass
+class Scaling:
+    """Element amplitudes and the per-pair affine map x_ab = (r - r0_ab)/l_ab.
 
+    ``mode == "pair"``: ``pairs[(a, b)] = (r0, l)`` for every pair.
+    ``mode == "element"``: ``radii[a]``, ``lengths[a]``; r0_ab = rho_a + rho_b,
+    l_ab = (lambda_a + lambda_b)/2.
+    """
 
-def initial_scaling(frames, elements, mode="pair", dmin=None) -> Scaling:
-    """Scaling with unit amplitudes, r0 at the first peaks and l = 0.1 r0."""
-    from ase.data import atomic_numbers, covalent_radii
+    mode: str
+    amplitudes: dict
+    pairs: dict = field(default_factory=dict)
+    radii: dict = field(default_factory=dict)
+    lengths: dict = field(default_factory=dict)
 
-    peaks = first_peaks(frames, elements)
-    radius = {e: float(covalent_radii[atomic_numbers[e]]) for e in elements}
-    # element radii: half the like-pair peak where seen, else tabulated
-    rho = {}
-    for e in elements:
-        if (e, e) in peaks:
-            rho[e] = 0.5 * peaks[(e, e)]
+    def pair(self, a: str, b: str):
+        if self.mode == "pair":
+            key = (a, b) if (a, b) in self.pairs else (b, a)
+            if key not in self.pairs:
+                raise ModelError(f"scaling: no (r0, l) for the pair {a}-{b}")
+            r0, l = self.pairs[key]
         else:
-            rho[e] = radius[e]
-    pairs = {}
-    for a, b in combinations_with_replacement(elements, 2):
-        r0 = peaks.get((a, b), peaks.get((b, a), rho[a] + rho[b]))
-        pairs[(a, b)] = (float(r0), float(L_FRACTION * r0))
-    amps = {e: 1.0 for e in elements}
-    if mode == "pair":
-        return Scaling("pair", amps, pairs=pairs)
-    lam = {e: float(L_FRACTION * 2 * rho[e]) for e in elements}
-    return Scaling("element", amps, radii=rho, lengths=lam)
+            r0 = self.radii[a] + self.radii[b]
+            l = 0.5 * (self.lengths[a] + self.lengths[b])
+        return float(r0), float(l)
+
+    def check(self, elements, pairs, where="scaling"):
+        if self.mode not in MODES:
+            raise ModelError(f"{where} mode must be 'pair' or 'element', got {self.mode!r}")
+        for e in elements:
+            if e not in self.amplitudes or not math.isfinite(self.amplitudes[e]):
+                raise ModelError(f"{where}: missing or non-finite amplitude w for {e}")
+            if self.mode == "element":
+                for name, table in (("radius rho", self.radii), ("length lambda", self.lengths)):
+                    if e not in table or not math.isfinite(table[e]):
+                        raise ModelError(f"{where}: missing or non-finite {name} for {e}")
+        for a, b in pairs:
+            r0, l = self.pair(a, b)
+            if not (math.isfinite(r0) and math.isfinite(l)) or l <= 0:
+                raise ModelError(f"{where}: pair {a}-{b} needs finite r0 and l > 0, got r0={r0}, l={l}")
+
+    def n_parameters(self, elements, pairs) -> int:
+        return len(elements) + (2 * len(pairs) if self.mode == "pair" else 2 * len(elements))
+
+    def to_dict(self, elements, pairs):
+        d = {"mode": self.mode, "amplitudes": {e: float(self.amplitudes[e]) for e in elements}}
+        if self.mode == "pair":
+            d["pairs"] = {f"{a}-{b}": {"r0": self.pair(a, b)[0], "l": self.pair(a, b)[1]} for a, b in pairs}
+        else:
+            d["radii"] = {e: float(self.radii[e]) for e in elements}
+            d["lengths"] = {e: float(self.lengths[e]) for e in elements}
+        return d
+
+    @classmethod
+    def from_dict(cls, s, elements, where="model.scaling"):
+        s = as_dict(s, where)
+        require(s, ("mode", "amplitudes"), where)
+        amps = element_table(s["amplitudes"], elements, f"{where}.amplitudes")
+        if s["mode"] == "pair":
+            require(s, ("pairs",), where)
+            keys = KeyParser(elements)
+            pairs = {}
+            for k, p in as_dict(s["pairs"], f"{where}.pairs").items():
+                p = as_dict(p, f"{where}.pairs.{k}")
+                require(p, ("r0", "l"), f"{where}.pairs.{k}")
+                r0 = number(p["r0"], f"{where}.pairs.{k}.r0")
+                l = number(p["l"], f"{where}.pairs.{k}.l")
+                pairs[keys(k, 2, f"{where}.pairs")] = (r0, l)
+            return cls("pair", amps, pairs=pairs)
+        if s["mode"] == "element":
+            require(s, ("radii", "lengths"), where)
+            radii = element_table(s["radii"], elements, f"{where}.radii")
+            lengths = element_table(s["lengths"], elements, f"{where}.lengths")
+            return cls("element", amps, radii=radii, lengths=lengths)
+        raise ModelError(f"{where}.mode must be 'pair' or 'element', got {s['mode']!r}")

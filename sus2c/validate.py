@@ -10,7 +10,7 @@ folder gets
   elastic matrices, thermal properties, phonon frequency RMSE and timings;
 - ``report.json``  -- every number, including band and mesh frequencies;
 - ``eos.png``, ``phonon_bands.png``, ``phonon_dos.png``,
-  ``elastic_convergence.png``.
+  ``elastic_convergence.png`` (drawn by :mod:`sus2c.analysis.property_plots`).
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
+from .records import plain
 from .properties import (
     ALL_PROPERTIES,
     PropertyError,
-    _plain,
     check_elements,
     compute_properties,
     equilibrium,
@@ -139,114 +139,6 @@ def warnings_for(label, props):
                 "vacancy probably transformed; the formation energy is not meaningful"
             )
     return out
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _figure(w=6.4, h=4.4):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(w, h), dpi=120, layout="constrained")
-
-
-STYLES = [dict(color="tab:red", ls="-", lw=1.4), dict(color="black", ls="--", lw=1.2), dict(color="tab:blue", ls=":", lw=1.2)]
-
-
-def plot_eos(results, path):
-    fig = _figure()
-    ax = fig.add_subplot()
-    for (label, p), st in zip(results, STYLES):
-        e = p.eos
-        v = np.asarray(e.volumes_angstrom3_per_atom)
-        vv = np.linspace(v.min(), v.max(), 200)
-        ax.plot(vv, e.energy(vv), color=st["color"], ls=st["ls"], lw=st["lw"],
-                label=f"{label}: a0 = {e.a0_angstrom:.4f} Å, B = {e.b_gpa:.1f} GPa")
-        ax.plot(v, e.energies_ev_per_atom, "o", color=st["color"], ms=4, mfc="none")
-    ax.set_xlabel("volume (Å³/atom)")
-    ax.set_ylabel("energy (eV/atom)")
-    ax.set_title(f"equation of state ({results[0][1].eos.form} fit)")
-    ax.legend(fontsize=8)
-    fig.savefig(path)
-
-
-def _pretty(label):
-    return {"G": "Γ"}.get(label, label)
-
-
-def _special_ticks(x, labels):
-    """Merge labels that share an x (a break in the path) into 'K|U'."""
-    ticks, names = [], []
-    for xi, lab in zip(x, labels):
-        lab = _pretty(lab)
-        if ticks and abs(xi - ticks[-1]) < 1e-9:
-            names[-1] = f"{names[-1]}|{lab}"
-        else:
-            ticks.append(xi)
-            names.append(lab)
-    return ticks, names
-
-
-def plot_bands(results, path):
-    fig = _figure(7.2, 4.6)
-    ax = fig.add_subplot()
-    for (label, p), st in zip(results, STYLES):
-        ph = p.phonons
-        x = np.asarray(ph.band_x)
-        f = np.asarray(ph.band_frequencies_thz)
-        # a break in the path ("K,U") shows up as two q-points at the same x
-        cuts = np.nonzero(np.diff(x) <= 1e-12)[0] + 1
-        for seg_x, seg_f in zip(np.split(x, cuts), np.split(f, cuts)):
-            for b in range(seg_f.shape[1]):
-                ax.plot(seg_x, seg_f[:, b], color=st["color"], ls=st["ls"], lw=st["lw"],
-                        label=label if (b == 0 and seg_x[0] == x[0]) else None)
-    ph = results[0][1].phonons
-    ticks, names = _special_ticks(ph.band_special_x, ph.band_labels)
-    for t in ticks:
-        ax.axvline(t, color="0.7", lw=0.6)
-    ax.axhline(0.0, color="0.7", lw=0.6)
-    ax.set_xticks(ticks, names)
-    ax.set_xlim(ph.band_x[0], ph.band_x[-1])
-    ax.set_ylabel("frequency (THz)")
-    ax.set_title("phonon band structure")
-    ax.legend(fontsize=8)
-    fig.savefig(path)
-
-
-def plot_dos(results, path):
-    fig = _figure()
-    ax = fig.add_subplot()
-    for (label, p), st in zip(results, STYLES):
-        ph = p.phonons
-        ax.plot(ph.dos_frequencies_thz, np.asarray(ph.dos_states_per_thz) / ph.n_primitive_atoms,
-                color=st["color"], ls=st["ls"], lw=st["lw"], label=label)
-    ax.set_xlabel("frequency (THz)")
-    ax.set_ylabel("phonon DOS (states/THz/atom)")
-    ax.set_title(f"phonon density of states ({'x'.join(map(str, results[0][1].phonons.mesh))} mesh)")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(left=min(0.0, min(p.phonons.min_frequency_thz for _, p in results)))
-    ax.legend(fontsize=8)
-    fig.savefig(path)
-
-
-def plot_elastic(results, path):
-    fig = _figure()
-    ax = fig.add_subplot()
-    markers = "osd^v<>p*h"
-    for (label, p), st in zip(results, STYLES):
-        el = p.elastic
-        s = 100 * np.asarray(el.strains)
-        for (name, vals), m in zip(((k, v) for k, v in el.named_by_strain_gpa.items() if k.startswith("C")), markers):
-            vals = np.asarray(vals)
-            final = el.named_gpa[name]
-            ax.plot(s, 100 * (vals - final) / abs(final), marker=m, color=st["color"], ls=st["ls"], lw=st["lw"],
-                    label=f"{label} {name} = {final:.1f} GPa")
-    ax.axhline(0.0, color="0.7", lw=0.6)
-    ax.set_xlabel("strain size (%)")
-    ax.set_ylabel("deviation from the reported value (%)")
-    ax.set_title("elastic constants vs strain size (convergence check)")
-    ax.legend(fontsize=7, ncol=2)
-    fig.savefig(path)
 
 
 # --------------------------------------------------------------------------- report
@@ -454,25 +346,27 @@ def validate(
         if props[0].phonons is not None and props[1].phonons is not None:
             report["phonon_frequency_rmse"] = frequency_rmse(props[0].phonons, props[1].phonons)
 
+    from .analysis import plot_eos, plot_phonon_bands, plot_phonon_dos, plot_elastic_convergence
+
     files = []
     plots = [("eos.png", plot_eos, "eos")]
-    plots += [("phonon_bands.png", plot_bands, "phonons"), ("phonon_dos.png", plot_dos, "phonons")]
-    plots += [("elastic_convergence.png", plot_elastic, "elastic")]
+    plots += [("phonon_bands.png", plot_phonon_bands, "phonons"), ("phonon_dos.png", plot_phonon_dos, "phonons")]
+    plots += [("elastic_convergence.png", plot_elastic_convergence, "elastic")]
     for name, fn, need in plots:
         if need == "eos" or need in which:
-            fn(results, os.path.join(out, name))
+            fn(results).savefig(os.path.join(out, name))
             files.append(name)
     report["wall_s"] = time.perf_counter() - t0
     report["files"] = ["report.md", "report.json"] + files
     with open(os.path.join(out, "report.json"), "w") as fh:
-        json.dump(_plain(report), fh, indent=1)
+        json.dump(plain(report), fh, indent=1)
         fh.write("\n")
     write_markdown(os.path.join(out, "report.md"), report, results, files)
     log(_summary_text(report))
     for w in report["warnings"]:
         log(f"  warning: {w}")
     log(f"wrote {', '.join(os.path.join(out, f) for f in report['files'])} ({report['wall_s']:.1f} s)")
-    return _plain(report)
+    return plain(report)
 
 
 def _summary_text(report):

@@ -146,7 +146,7 @@ def run_demo(out="sus2c-demo", threads=None, log=_say):
 
     from .config import Config
     from .evaluate import format_table
-    from .fit import FitSettings
+    from .fit.settings import FitSettings
 
     t0 = time.perf_counter()
     os.makedirs(out, exist_ok=True)

@@ -13,8 +13,8 @@ from sus2c.cli import main
 from sus2c.config import ConfigError, load_config
 from sus2c.data import frame_from_atoms, read_frames
 from sus2c.evaluate import evaluate
-from sus2c.fit import FitError, FitSettings, Layout, design_batches, fit, shortest_distances, choose_r_min
-from sus2c.scaling import initial_scaling
+from sus2c.distances import shortest_distances
+from sus2c.fit import FitError, FitSettings, Layout, choose_r_min, design_batches, fit, initial_scaling
 from sus2c.testing import random_structure
 
 DATA = Path(os.environ.get("SUS2C_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,10 @@ import pytest
 import sus2c
 from sus2c import Model, ModelError, Scaling, Spline1D, Spline3D
 from sus2c.calculator import Calculator
+from sus2c.model import SCHEMA_VERSION
 from sus2c.testing import random_model, random_structure
+
+DATA = Path(__file__).resolve().parent / "data"
 
 KINDS = {
     "specific": dict(elements=("Mo", "W"), two_body="specific", three_body="specific"),
@@ -48,6 +52,13 @@ def saved(tmp_path):
     return path, json.loads(path.read_text())
 
 
+@pytest.fixture
+def saved_v1():
+    """The same hybrid model as written by sus2c before schema version 2 (tests/data/README.md)."""
+    path = DATA / "model-v1-hybrid.json"
+    return path, json.loads(path.read_text())
+
+
 def _write(tmp_path, d, name="bad.json"):
     path = tmp_path / name
     path.write_text(json.dumps(d))
@@ -64,7 +75,7 @@ def test_round_trip_is_exact(kind, tmp_path):
     path = tmp_path / f"{kind}.json"
     model.save(path)
     doc = json.loads(path.read_text())
-    assert doc["format"] == "sus2c-model" and doc["version"] == 1
+    assert doc["format"] == "sus2c-model" and doc["version"] == SCHEMA_VERSION
     loaded = sus2c.load(path)
     assert isinstance(loaded, Model)
     assert loaded.to_dict() == model.to_dict()
@@ -165,8 +176,8 @@ def test_not_a_model(tmp_path, doc, message):
         (lambda d: d.__setitem__("scaling", None), r"universal parts needs a scaling"),
     ],
 )
-def test_missing_field(saved, tmp_path, edit, message):
-    _, d = saved
+def test_missing_field(saved_v1, tmp_path, edit, message):
+    _, d = saved_v1
     d = copy.deepcopy(d)
     edit(d)
     with pytest.raises(ModelError, match=message):
@@ -207,8 +218,8 @@ def test_missing_field(saved, tmp_path, edit, message):
          r"2-body specific Mo-Mo: knot range \[1\.5, 1\.0\] is empty"),
     ],
 )
-def test_wrong_type_or_value(saved, tmp_path, edit, message):
-    path, d = saved
+def test_wrong_type_or_value(saved_v1, tmp_path, edit, message):
+    path, d = saved_v1
     d = copy.deepcopy(d)
     edit(d)
     bad = _write(tmp_path, d)
@@ -217,20 +228,21 @@ def test_wrong_type_or_value(saved, tmp_path, edit, message):
     assert str(info.value).startswith(str(bad))  # the message names the file
 
 
-def test_non_finite_numbers(saved, tmp_path):
-    _, d = saved
+def test_non_finite_numbers(saved_v1, tmp_path):
+    _, d = saved_v1
     d = copy.deepcopy(d)
     d["one_body"]["W"] = float("nan")  # json writes NaN, which Python's json reads back
     with pytest.raises(ModelError, match=r"model\.one_body\.W: not finite"):
         sus2c.load(_write(tmp_path, d))
-    d = copy.deepcopy(saved[1])
+    d = copy.deepcopy(saved_v1[1])
     d["two_body"]["specific"]["Mo-W"]["coefficients"][0] = float("inf")
     with pytest.raises(ModelError, match=r"2-body specific Mo-W: coefficients contain NaN or infinity"):
         sus2c.load(_write(tmp_path, d))
 
 
 @pytest.mark.parametrize("version, message", [
-    (2, r"schema version 2, newer than this sus2c understands \(1\); upgrade sus2c"),
+    (SCHEMA_VERSION + 1, rf"schema version {SCHEMA_VERSION + 1}, newer than this sus2c understands "
+                         rf"\({SCHEMA_VERSION}\); upgrade sus2c"),
     (99, r"schema version 99, newer than this sus2c understands"),
     (0, r"unknown model schema version 0"),
     (-1, r"unknown model schema version -1"),
@@ -264,8 +276,8 @@ def test_schema_version(saved, tmp_path, version, message):
         (lambda d: d.__setitem__("elements", ["Mo", "W", "Mo"]), r"elements listed twice"),
     ],
 )
-def test_unknown_element_in_key(saved, tmp_path, edit, message):
-    _, d = saved
+def test_unknown_element_in_key(saved_v1, tmp_path, edit, message):
+    _, d = saved_v1
     d = copy.deepcopy(d)
     edit(d)
     with pytest.raises(ModelError, match=message):
@@ -280,8 +292,8 @@ def test_unknown_element_in_key(saved, tmp_path, edit, message):
         (("scaling", "pairs"), "Mo-W", "W-Mo"),
     ],
 )
-def test_duplicate_key_in_two_orders_is_rejected(saved, tmp_path, section, a, b):
-    _, d = saved
+def test_duplicate_key_in_two_orders_is_rejected(saved_v1, tmp_path, section, a, b):
+    _, d = saved_v1
     d = copy.deepcopy(d)
     table = d[section[0]][section[1]]
     other = copy.deepcopy(table[a])
@@ -294,16 +306,81 @@ def test_duplicate_key_in_two_orders_is_rejected(saved, tmp_path, section, a, b)
         sus2c.load(_write(tmp_path, d))
 
 
-def test_trailing_trim_violation_in_file(saved, tmp_path):
-    _, d = saved
+def test_trailing_trim_violation_in_file(saved_v1, tmp_path):
+    _, d = saved_v1
     d = copy.deepcopy(d)
     d["two_body"]["universal"]["coefficients"][-1] = 1e-3
     with pytest.raises(ModelError, match=r"2-body universal u\(x\): the last 3 coefficients must be zero"):
         sus2c.load(_write(tmp_path, d))
-    d = copy.deepcopy(saved[1])
+    d = copy.deepcopy(saved_v1[1])
     d["three_body"]["specific"]["Mo-Mo-W"]["coefficients"][1][-2][0] = 1e-3
     with pytest.raises(ModelError, match=r"3-body specific Mo-Mo-W: the last 3 coefficients along every leg"):
         sus2c.load(_write(tmp_path, d))
+
+
+# --------------------------------------------------------------------------- version 1 files, version 2 schema
+
+
+@pytest.mark.parametrize("kind", ["specific", "universal-pair", "universal-element", "hybrid"])
+def test_version1_files_load_and_give_the_same_numbers(kind, tmp_path):
+    """Files written before models became lists of terms load, and give that version's numbers."""
+    ref = json.loads((DATA / "model-v1-results.json").read_text())[kind]
+    model = sus2c.load(DATA / f"model-v1-{kind}.json")
+    assert model.n_parameters() == ref["n_parameters"]
+    energy, forces, stress, _ = _results(model, random_structure("bulk", model.elements, seed=2))
+    assert energy == pytest.approx(ref["energy"], rel=1e-14, abs=1e-14)
+    np.testing.assert_allclose(forces, ref["forces"], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(stress, ref["stress"], rtol=0, atol=1e-15)
+    # saved again, it is a file of the current version holding the same model
+    model.save(tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text())["version"] == SCHEMA_VERSION
+    assert sus2c.load(tmp_path / "again.json").to_dict() == model.to_dict()
+
+
+def _term(d, kind):
+    return next(t for t in d["terms"] if t["type"] == kind)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.pop("terms"), r"model: missing field 'terms'"),
+        (lambda d: d.__setitem__("terms", {}), r"model\.terms: expected a list, got dict"),
+        (lambda d: d["terms"].append({"type": "four_body"}), r"model\.terms\[5\]: unknown term type 'four_body'; known: \["),
+        (lambda d: d["terms"].append({"splines": {}}), r"model\.terms\[5\]: missing field 'type'"),
+        (lambda d: d["terms"].append(copy.deepcopy(_term(d, "pair_specific"))), r"at most one pair_specific term"),
+        (lambda d: _term(d, "pair_specific").pop("splines"), r"\(pair_specific\): missing field 'splines'"),
+        (lambda d: _term(d, "pair_universal").pop("u"), r"\(pair_universal\): missing field 'u'"),
+        (lambda d: _term(d, "triplet_universal")["g"].pop("hi"), r"3-body universal: missing field 'hi'"),
+        (lambda d: _term(d, "pair_specific")["splines"]["Mo-W"].pop("coefficients"),
+         r"2-body specific Mo-W: missing field 'coefficients'"),
+        (lambda d: _term(d, "pair_specific")["splines"].__setitem__("Mo-Fe", {}),
+         r"\(pair_specific\)\.splines: key 'Mo-Fe' names element 'Fe', not in elements \['Mo', 'W'\]"),
+        (lambda d: _term(d, "triplet_specific")["splines"]["Mo-Mo-W"]["coefficients"][0].pop(),
+         r"3-body specific Mo-Mo-W"),
+        (lambda d: _term(d, "one_body")["energies"].pop("W"), r"\(one_body\)\.energies has no energy for \['W'\]"),
+        (lambda d: _term(d, "one_body")["energies"].__setitem__("W", "x"), r"energies\.W: expected a number, got str"),
+        (lambda d: d.__setitem__("scaling", None), r"universal parts needs a scaling"),
+        (lambda d: d["scaling"]["pairs"].pop("Mo-W"), r"scaling: no \(r0, l\) for the pair Mo-W"),
+    ],
+)
+def test_version2_errors_name_the_field(saved, tmp_path, edit, message):
+    path, d = saved
+    d = copy.deepcopy(d)
+    edit(d)
+    bad = _write(tmp_path, d)
+    with pytest.raises(ModelError, match=message) as info:
+        sus2c.load(bad)
+    assert str(info.value).startswith(str(bad))
+
+
+def test_terms_are_summed_in_canonical_order(tmp_path, saved):
+    """The order of terms in a file does not change the model (or its numbers)."""
+    path, d = saved
+    d = copy.deepcopy(d)
+    d["terms"] = d["terms"][::-1]
+    shuffled = sus2c.load(_write(tmp_path, d))
+    assert shuffled.to_dict() == sus2c.load(path).to_dict()
 
 
 # --------------------------------------------------------------------------- construction errors

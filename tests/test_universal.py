@@ -8,11 +8,12 @@ from ase.calculators.singlepoint import SinglePointCalculator
 import sus2c
 from sus2c.data import frame_from_atoms
 from sus2c.evaluate import evaluate
-from sus2c.fit import (FitSettings, Layout, _solve_one, accumulate, choose_r_min, design_batches, fit,
-                       shortest_distances, type_weights)
-from sus2c.scaling import initial_scaling
+from sus2c.distances import shortest_distances
+from sus2c.fit import (FitSettings, Layout, accumulate, choose_r_min, design_batches, fit, initial_scaling,
+                       type_weights)
+from sus2c.fit.solve import solve_one
 from sus2c.testing import random_model, random_structure
-from sus2c.varpro import ThetaMap, optimize_scaling, theta_jacobian_batches
+from sus2c.fit.varpro import ThetaMap, optimize_scaling, theta_jacobian_batches
 
 
 def _unlabelled(elements, kinds, seed):
@@ -96,7 +97,7 @@ def test_variable_projection_recovers_known_scalars(mode):
     layout = Layout(els, choose_r_min(dmin, 4.8, 10), st, res.scaling, x_ranges=xr)
     grams = accumulate(layout, frames, np.zeros(len(frames), dtype=int), w)
     R_ridge, R_curv = layout.penalties()
-    c = _solve_one(grams.G[0], grams.b[0], R_ridge, R_curv, 1e-12, 1e-12, 1.0)
+    c = solve_one(grams.G[0], grams.b[0], R_ridge, R_curv, 1e-12, 1e-12, 1.0)
     fitted = layout.model(c)
     r = evaluate(fitted, _labelled(true, els, range(100, 105)), threads=1)
     assert r["force_rmse_ev_per_a"] < 1e-3 and r["energy_rmse_mev_per_atom"] < 0.05

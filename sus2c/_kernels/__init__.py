@@ -1,8 +1,10 @@
 """Compiled kernels (Cython + OpenMP).  Private: use the Python API in sus2c.
 
-``engine`` is the energy/force/stress kernel module for this CPU: the AVX2+FMA
-build when the CPU has those instructions and it was built, else the baseline
-build.  Set SUS2C_SIMD=baseline to force the baseline build.
+``engine`` is the kernel module for this CPU (energy/forces/stress, design
+rows, Jacobians): the AVX2+FMA build when the CPU has those instructions and
+it was built, else the baseline build.  Set SUS2C_SIMD=baseline to force the
+baseline build.  :func:`default_threads` is how many threads every kernel
+uses unless told otherwise.
 """
 import os
 
@@ -19,7 +21,13 @@ if not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_B
     os.environ["GOMP_SPINCOUNT"] = "10000"  # GNU libgomp: spin iterations (~0.1 ms)
     os.environ["KMP_BLOCKTIME"] = "1"  # LLVM/Intel libomp: spin milliseconds
 
-from . import _engine  # noqa: E402
+from . import _engine, _neighbors, _openmp  # noqa: E402
+
+#: the neighbour-list kernels and what the build has (OpenMP, threads)
+neighbor_kernel = _neighbors
+same_data = _neighbors.same_data
+openmp_enabled = _openmp.openmp_enabled
+max_threads = _openmp.max_threads
 
 
 def _cpu_has_avx2_fma() -> bool:
@@ -50,3 +58,14 @@ def _select():
 
 
 engine, simd = _select()
+
+
+def default_threads() -> int:
+    """Threads to use by default: OMP_NUM_THREADS if set, else the cores available."""
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

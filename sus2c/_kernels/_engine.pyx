@@ -1,3 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-# Energy/force/stress kernel, built for the baseline instruction set.
-include "_engine_impl.pxi"
+# The model kernels, built for the baseline instruction set: the compiled
+# model (its tables as a C struct), then one pass per job, all walking the
+# neighbour list by the rules in _common.pxd.
+include "_compiled.pxi"
+include "_energy.pxi"
+include "_design.pxi"
+include "_jacobian.pxi"

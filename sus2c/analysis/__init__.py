@@ -7,10 +7,13 @@
 >>> fit_rose(model)                                     # doctest: +SKIP
 {'E0': ..., 'x0': ..., 'scale': ..., ...}
 
-Every plot function returns a :class:`matplotlib.figure.Figure` and takes an
+:mod:`.plots` draws a model's terms and its errors on data; :mod:`.property_plots`
+draws materials properties (EOS, phonons, elastic constants).  Every plot
+function returns a :class:`matplotlib.figure.Figure` and takes an
 optional ``ax``; figures are built without pyplot (see :mod:`.plots`).
 """
-from . import plots
+from . import plots, property_plots
 from .plots import *  # noqa: F401,F403 - the public plotting API, listed in plots.__all__
+from .property_plots import *  # noqa: F401,F403 - property plots (sus2c validate)
 
-__all__ = list(plots.__all__)
+__all__ = list(plots.__all__) + list(property_plots.__all__)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-from itertools import combinations_with_replacement
 
 import numpy as np
 
@@ -88,21 +87,6 @@ def _axes(ax, figsize=(5.0, 3.8)):
     return fig, ax
 
 
-def _labelled_pair_parts(model, a, b):
-    """[(label, r-space Spline1D)] of phi_ab.
-
-    :meth:`Model.pair_parts` lists the specific part (if any) first, then the
-    universal one; the labels are read off the model in the same order.
-    """
-    parts = model.pair_parts(a, b)
-    labels = []
-    if model._pair_key(a, b) in model.pair_specific:
-        labels.append("specific")
-    if model.pair_universal is not None:
-        labels.append("universal")
-    return list(zip(labels, parts))
-
-
 def _pair_span(model, a, b):
     """(first knot, cutoff) of phi_ab over all its parts, or None without a 2-body term."""
     parts = model.pair_parts(a, b)
@@ -150,31 +134,9 @@ def distance_ranges(frames, elements, cutoff, threads=1):
     ``elements``; pairs that never occur within the cutoff are left out, and
     atoms of other elements are ignored.
     """
-    from ..neighbors import bond_distances
+    from ..distances import pair_statistics
 
-    elements = list(elements)
-    index = {e: i for i, e in enumerate(elements)}
-    ne = len(elements)
-    dmin = np.full((ne, ne), np.inf)
-    dmax = np.full((ne, ne), -np.inf)
-    for fr in frames:
-        atoms = getattr(fr, "atoms", fr)
-        if len(atoms) == 0:
-            continue
-        centre, idx, d = bond_distances(atoms, cutoff, threads, half=True)
-        if len(idx) == 0:
-            continue
-        t = np.array([index.get(s, -1) for s in atoms.get_chemical_symbols()])
-        ti, tj = t[centre], t[idx]
-        keep = (ti >= 0) & (tj >= 0) & (d < cutoff)
-        ti, tj, d = np.minimum(ti[keep], tj[keep]), np.maximum(ti[keep], tj[keep]), d[keep]
-        np.minimum.at(dmin, (ti, tj), d)
-        np.maximum.at(dmax, (ti, tj), d)
-    out = {}
-    for i, j in combinations_with_replacement(range(ne), 2):
-        if np.isfinite(dmin[i, j]):
-            out[(elements[i], elements[j])] = (float(dmin[i, j]), float(dmax[i, j]))
-    return out
+    return pair_statistics(frames, elements, cutoff, threads=threads, strict=False).ranges()
 
 
 def training_range(model, a, b, frames=None, threads=1):
@@ -191,7 +153,7 @@ def training_range(model, a, b, frames=None, threads=1):
         return None
     if frames is not None:
         ranges = distance_ranges(frames, model.elements, span[1], threads)
-        key = model._pair_key(a, b)
+        key = model.pair_key(a, b)
         if key not in ranges:
             return None
         return ranges[key][0], ranges[key][1], "data"
@@ -246,7 +208,7 @@ def plot_pair(
     phi = model.pair_energy(a, b, r)
     ax.axhline(0.0, color="0.6", lw=0.6, gid="zero")
     ax.plot(r, phi, color="k", lw=1.6, label=r"$\varphi_{%s%s}(r)$" % (a, b), gid="phi")
-    labelled = _labelled_pair_parts(model, a, b)
+    labelled = model.labelled_pair_parts(a, b)
     styles = {"specific": ("tab:blue", "o"), "universal": ("tab:red", "s")}
     if parts and len(labelled) > 1:
         for label, p in labelled:
@@ -616,7 +578,7 @@ def parity_data(frames, predictions, quantity="energy"):
     stress: Voigt components (GPa), fully periodic frames only.  Frames
     without the label are skipped; groups keep the order of first appearance.
     """
-    from ..evaluate import EV_PER_A3_TO_GPA
+    from ..units import EV_PER_A3_TO_GPA
 
     if quantity not in QUANTITIES:
         raise ValueError(f"quantity must be one of {list(QUANTITIES)}, got {quantity!r}")
@@ -759,7 +721,7 @@ def plot_all(model, out, frames=None, fmt="png", threads=None, log=None):
     for a, b in pairs:
         covered = None
         if ranges is not None:
-            key = model._pair_key(a, b)
+            key = model.pair_key(a, b)
             hi = _pair_span(model, a, b)[1]
             if key in ranges and ranges[key][0] < hi:
                 covered = (ranges[key][0], min(ranges[key][1], hi), "data")

@@ -39,41 +39,20 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
     cdef Py_ssize_t S = atom_start.shape[0] - 1
     cdef Py_ssize_t ld = X.shape[1]
     cdef int nt = max(1, nthreads)
-    cdef int ne = model.n_elements
-    cdef const int[::1] pair_of = model.pair_of
-    cdef const double[::1] rc2 = model.rc2
-    cdef const double[::1] rc3 = model.rc3
-    cdef const int[::1] p2_start = model.p2_start
-    cdef const double[::1] p2_lo = model.p2_lo
-    cdef const double[::1] p2_hi = model.p2_hi
-    cdef const double[::1] p2_invh = model.p2_invh
-    cdef const int[::1] p2_n = model.p2_n
-    cdef const Py_ssize_t[::1] p2_coef = model.p2_coef
-    cdef const Py_ssize_t[::1] p2_tab = model.p2_tab
-    cdef const int[::1] trip_of = model.trip_of
-    cdef const int[::1] trip_swap = model.trip_swap
-    cdef const int[::1] p3_start = model.p3_start
-    cdef const double[::1] p3_lo = model.p3_lo
-    cdef const double[::1] p3_hi = model.p3_hi
-    cdef const double[::1] p3_invh = model.p3_invh
-    cdef const int[::1] p3_n = model.p3_n
-    cdef const Py_ssize_t[::1] p3_coef = model.p3_coef
-    cdef const Py_ssize_t[::1] p3_tab = model.p3_tab
-    cdef const double[::1] coef = model.coef
-    cdef const double[::1] tab = model.tab
-    cdef bint has3 = len(model.p3_start) > 1
+    cdef const Tables* T = &model.t
     cdef double* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const double* P = _rows_ptr(pos)
+    cdef const double* SH = _rows_ptr(shift)
+    cdef const int* ty = &types[0] if types.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* nb = &nbr[0] if nbr.shape[0] > 0 else NULL
+    cdef Py_ssize_t maxnb = max_neighbours(&offsets[0], offsets.shape[0] - 1)
 
-    cdef Py_ssize_t maxnb = 1, a
-    for a in range(offsets.shape[0] - 1):
-        if offsets[a + 1] - offsets[a] > maxnb:
-            maxnb = offsets[a + 1] - offsets[a]
-
-    cdef Py_ssize_t s, i, e, j, a0, erow, srow, fi, fj, fk, jj, kk, J, K, idx, base
-    cdef int ti, tj, p, q, t, swap, ma, mb, mc, l, m, n, k, s1, s2, leg, leg2, n3
+    cdef Py_ssize_t s, i, e, a0, erow, srow, fi, fj, fk, jj, kk, J, K, idx, base
+    cdef int ti, p, q, t, ma, mb, mc, l, m, n, k, s1, s2, leg, leg2, what
     cdef double r, rjk, inv_v, f, phi, dphi, d2phi, x, c, val, g1, g2, g3
+    cdef Walk* W
+    cdef Triplet tr
     cdef double* buf
-    cdef double* d
     cdef double* djk
     cdef double* A
     cdef double* dA
@@ -86,30 +65,22 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
     cdef double* d2G
     cdef double* H  # V, V1, V2, V3, V11, V22, V33, V12, V13, V23
     cdef double* xs
-    cdef double* r3
-    cdef double* d3
-    cdef Py_ssize_t* j3
-    cdef int* t3
 
     with nogil, parallel(num_threads=nt):
-        buf = <double*>malloc(sizeof(double) * (64 + 4 * maxnb))
-        j3 = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * maxnb)
-        t3 = <int*>malloc(sizeof(int) * maxnb)
-        d = buf
-        djk = buf + 3
-        A = buf + 6
-        dA = buf + 10
-        d2A = buf + 14
-        B = buf + 18
-        dB = buf + 22
-        d2B = buf + 26
-        G = buf + 30
-        dG = buf + 34
-        d2G = buf + 38
-        H = buf + 42
+        W = walk_new(maxnb)
+        buf = <double*>malloc(sizeof(double) * 64)
+        djk = buf
+        A = buf + 4
+        dA = buf + 8
+        d2A = buf + 12
+        B = buf + 16
+        dB = buf + 20
+        d2B = buf + 24
+        G = buf + 28
+        dG = buf + 32
+        d2G = buf + 36
+        H = buf + 40
         xs = buf + 52
-        r3 = buf + 64
-        d3 = buf + 64 + maxnb
         for s in prange(S, schedule="dynamic"):
             a0 = atom_start[s]
             erow = row_start[s]
@@ -119,44 +90,25 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
                 srow = erow + 1 + 3 * (atom_start[s + 1] - a0)
                 inv_v = 1.0 / volume[s]
             for i in range(a0, atom_start[s + 1]):
-                ti = types[i]
+                ti = ty[i]
                 fi = erow + 1 + 3 * (i - a0)
-                n3 = 0
+                W.n3 = 0
                 for e in range(offsets[i], offsets[i + 1]):
-                    j = nbr[e]
-                    d[0] = pos[j, 0] + shift[e, 0] - pos[i, 0]
-                    d[1] = pos[j, 1] + shift[e, 1] - pos[i, 1]
-                    d[2] = pos[j, 2] + shift[e, 2] - pos[i, 2]
-                    r = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
-                    if r < 1e-8:
+                    what = visit(T, W, i, ti, e, P, ty, nb, SH)
+                    if what != ENTRY_BOND:
                         continue
-                    tj = types[j]
-                    p = pair_of[ti * ne + tj]
-                    if has3 and r < rc3[p]:
-                        r3[n3] = r
-                        d3[3 * n3] = d[0]
-                        d3[3 * n3 + 1] = d[1]
-                        d3[3 * n3 + 2] = d[2]
-                        j3[n3] = j
-                        t3[n3] = tj
-                        n3 = n3 + 1
-                    if r >= rc2[p]:
-                        continue
-                    if j < i:
-                        continue
-                    if j == i:
-                        if shift[e, 0] < 0 or (shift[e, 0] == 0 and (shift[e, 1] < 0 or (shift[e, 1] == 0 and shift[e, 2] < 0))):
+                    r = W.r
+                    p = W.p
+                    fj = erow + 1 + 3 * (W.j - a0)
+                    for q in range(T.p2_start[p], T.p2_start[p + 1]):
+                        if r >= T.p2_hi[q] or (u2_idx[q, 0] < 0 and u2_idx[q, 2] < 0 and u2_idx[q, 4] < 0):
                             continue
-                    fj = erow + 1 + 3 * (j - a0)
-                    for q in range(p2_start[p], p2_start[p + 1]):
-                        if r >= p2_hi[q] or (u2_idx[q, 0] < 0 and u2_idx[q, 2] < 0 and u2_idx[q, 4] < 0):
-                            continue
-                        ma = sus2c_basis4_d2(r, p2_lo[q], p2_invh[q], p2_n[q], &tab[p2_tab[q]], A, dA, d2A)
+                        ma = sus2c_basis4_d2(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q], &T.tab[T.p2_tab[q]], A, dA, d2A)
                         phi = 0.0
                         dphi = 0.0
                         d2phi = 0.0
                         for l in range(4):
-                            c = coef[p2_coef[q] + ma + l]
+                            c = T.coef[T.p2_coef[q] + ma + l]
                             phi = phi + c * A[l]
                             dphi = dphi + c * dA[l]
                             d2phi = d2phi + c * d2A[l]
@@ -167,51 +119,43 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
                                 continue
                             f = u2_fac[q, k]
                             if k < 2:
-                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, f * phi, f * dphi, r, d)
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, f * phi, f * dphi, r, W.d)
                             elif k < 4:
-                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, -f * dphi, -f * d2phi, r, d)
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, -f * dphi, -f * d2phi, r, W.d)
                             else:
                                 _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, -f * x * dphi,
-                                      -f * (x * d2phi + dphi / u2_l[q]), r, d)
-                for jj in range(n3):
-                    for kk in range(jj + 1, n3):
-                        t = ti * ne * ne + t3[jj] * ne + t3[kk]
-                        swap = trip_swap[t]
-                        t = trip_of[t]
-                        if t < 0:
+                                      -f * (x * d2phi + dphi / u2_l[q]), r, W.d)
+                for jj in range(W.n3):
+                    for kk in range(jj + 1, W.n3):
+                        tr = triplet_of(T, ti, W, jj, kk)
+                        if tr.t < 0:
                             continue
-                        if swap:
-                            J = kk
-                            K = jj
-                        else:
-                            J = jj
-                            K = kk
-                        djk[0] = d3[3 * K] - d3[3 * J]
-                        djk[1] = d3[3 * K + 1] - d3[3 * J + 1]
-                        djk[2] = d3[3 * K + 2] - d3[3 * J + 2]
-                        rjk = sqrt(djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2])
+                        t = tr.t
+                        J = tr.J
+                        K = tr.K
+                        rjk = jk_leg(W, J, K, djk)
                         if rjk < 1e-8:
                             continue
-                        fj = erow + 1 + 3 * (j3[J] - a0)
-                        fk = erow + 1 + 3 * (j3[K] - a0)
-                        for q in range(p3_start[t], p3_start[t + 1]):
+                        fj = erow + 1 + 3 * (W.j3[J] - a0)
+                        fk = erow + 1 + 3 * (W.j3[K] - a0)
+                        for q in range(T.p3_start[t], T.p3_start[t + 1]):
                             if (u3_idx[q, 0] < 0 and u3_idx[q, 3] < 0 and u3_idx[q, 5] < 0 and u3_idx[q, 7] < 0
                                     and u3_idx[q, 9] < 0 and u3_idx[q, 11] < 0 and u3_idx[q, 13] < 0):
                                 continue
-                            if r3[J] >= p3_hi[3 * q] or r3[K] >= p3_hi[3 * q + 1] or rjk >= p3_hi[3 * q + 2]:
+                            if W.r3[J] >= T.p3_hi[3 * q] or W.r3[K] >= T.p3_hi[3 * q + 1] or rjk >= T.p3_hi[3 * q + 2]:
                                 continue
-                            ma = sus2c_basis4_d2(r3[J], p3_lo[3 * q], p3_invh[3 * q], p3_n[3 * q], &tab[p3_tab[3 * q]], A, dA, d2A)
-                            mb = sus2c_basis4_d2(r3[K], p3_lo[3 * q + 1], p3_invh[3 * q + 1], p3_n[3 * q + 1], &tab[p3_tab[3 * q + 1]], B, dB, d2B)
-                            mc = sus2c_basis4_d2(rjk, p3_lo[3 * q + 2], p3_invh[3 * q + 2], p3_n[3 * q + 2], &tab[p3_tab[3 * q + 2]], G, dG, d2G)
-                            s1 = p3_n[3 * q + 1] + 3
-                            s2 = p3_n[3 * q + 2] + 3
+                            ma = sus2c_basis4_d2(W.r3[J], T.p3_lo[3 * q], T.p3_invh[3 * q], T.p3_n[3 * q], &T.tab[T.p3_tab[3 * q]], A, dA, d2A)
+                            mb = sus2c_basis4_d2(W.r3[K], T.p3_lo[3 * q + 1], T.p3_invh[3 * q + 1], T.p3_n[3 * q + 1], &T.tab[T.p3_tab[3 * q + 1]], B, dB, d2B)
+                            mc = sus2c_basis4_d2(rjk, T.p3_lo[3 * q + 2], T.p3_invh[3 * q + 2], T.p3_n[3 * q + 2], &T.tab[T.p3_tab[3 * q + 2]], G, dG, d2G)
+                            s1 = T.p3_n[3 * q + 1] + 3
+                            s2 = T.p3_n[3 * q + 2] + 3
                             for k in range(10):
                                 H[k] = 0.0
                             for l in range(4):
                                 for m in range(4):
-                                    base = p3_coef[q] + ((ma + l) * s1 + (mb + m)) * s2 + mc
+                                    base = T.p3_coef[q] + ((ma + l) * s1 + (mb + m)) * s2 + mc
                                     for n in range(4):
-                                        c = coef[base + n]
+                                        c = T.coef[base + n]
                                         H[0] += c * A[l] * B[m] * G[n]
                                         H[1] += c * dA[l] * B[m] * G[n]
                                         H[2] += c * A[l] * dB[m] * G[n]
@@ -222,8 +166,8 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
                                         H[7] += c * dA[l] * dB[m] * G[n]
                                         H[8] += c * dA[l] * B[m] * dG[n]
                                         H[9] += c * A[l] * dB[m] * dG[n]
-                            xs[0] = (r3[J] - u3_r0[q, 0]) / u3_l[q, 0]
-                            xs[1] = (r3[K] - u3_r0[q, 1]) / u3_l[q, 1]
+                            xs[0] = (W.r3[J] - u3_r0[q, 0]) / u3_l[q, 0]
+                            xs[1] = (W.r3[K] - u3_r0[q, 1]) / u3_l[q, 1]
                             xs[2] = (rjk - u3_r0[q, 2]) / u3_l[q, 2]
                             for k in range(15):
                                 idx = u3_idx[q, k]
@@ -271,9 +215,8 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
                                             g2 = g2 - f * H[2] / u3_l[q, 1]
                                         else:
                                             g3 = g3 - f * H[3] / u3_l[q, 2]
-                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, val, g1, r3[J], &d3[3 * J])
-                                _rows(Xp, ld, erow, fi, fk, srow, inv_v, idx, 0.0, g2, r3[K], &d3[3 * K])
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, val, g1, W.r3[J], &W.d3[3 * J])
+                                _rows(Xp, ld, erow, fi, fk, srow, inv_v, idx, 0.0, g2, W.r3[K], &W.d3[3 * K])
                                 _rows(Xp, ld, erow, fj, fk, srow, inv_v, idx, 0.0, g3, rjk, djk)
         free(buf)
-        free(j3)
-        free(t3)
+        walk_free(W)

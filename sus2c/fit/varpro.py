@@ -3,8 +3,8 @@
 For fixed θ -- amplitudes w_a and either per-pair (r0_ab, l_ab) or
 per-element (ρ_a, λ_a) -- the model is linear in every spline coefficient
 and one-body energy, so the loss is minimised exactly by a regularised
-linear solve (sus2c.fit).  Outside, Levenberg-Marquardt moves θ using the
-Jacobian of the predictions with respect to θ at the projected
+linear solve (:mod:`.solve`).  Outside, Levenberg-Marquardt moves θ using
+the Jacobian of the predictions with respect to θ at the projected
 coefficients (Kaufman's simplification), computed analytically by the
 compiled ``theta_design`` kernel and accumulated as JᵀWJ and JᵀWr, so
 memory stays independent of the data size.
@@ -21,7 +21,12 @@ from itertools import combinations_with_replacement
 
 import numpy as np
 
-from .model import Scaling
+from .._kernels import engine
+from ..scaling import Scaling
+from .layout import Layout
+from .rows import accumulate, batch_arrays, batches, design_batches, targets, wants_stress
+from .settings import FitError
+from .solve import relative_scale, solve_one
 
 
 class ThetaMap:
@@ -82,11 +87,11 @@ class ThetaMap:
         lo[ls], hi[ls] = 0.2 * theta0[ls], 3.0 * theta0[ls]
         return lo, hi
 
-    # ---- kernel tables: which free θ each compiled universal part depends on
+    # ---- kernel tables: which free θ each compiled part depends on
     def _free(self, i):
         return self.free_index.get(int(i), -1)
 
-    def _pair_entries(self, a, b, theta):
+    def _pair_entries(self, a, b):
         """(r0 entries, l entries) of a pair: [(free index, dr0/dθ)], [(free index, dl/dθ)]."""
         ne = len(self.elements)
         if self.mode == "pair":
@@ -102,41 +107,39 @@ class ThetaMap:
         out = []
         for e in dict.fromkeys(elems):
             i = self.elements.index(e)
-            mult = elems.count(e)
-            out.append((self._free(i), mult / theta[i]))
+            out.append((self._free(i), elems.count(e) / theta[i]))
         return out
 
-    def part_tables(self, model, theta):
-        """u2/u3 arrays for ``engine.theta_design`` in the model's compile order."""
+    def part_tables(self, compiled, theta):
+        """u2/u3 arrays for ``engine.theta_design``: per compiled part (in table
+        order, ``compiled.parts2`` / ``parts3``) the free θ it depends on."""
         sc = self.scaling(theta)
         u2_r0, u2_l, u2_idx, u2_fac = [], [], [], []
-        for a, b in model.pairs():
-            if (a, b) in model.pair_specific:
+        for part in compiled.parts2:
+            if part.reduced is None:
                 u2_r0.append(1.0), u2_l.append(1.0), u2_idx.append([-1] * 6), u2_fac.append([0.0] * 6)
-            if model.pair_universal is not None:
-                r0, l = sc.pair(a, b)
-                ent = _pad(self._amp_entries([a, b], theta), 2)
-                r0e, le = self._pair_entries(a, b, theta)
-                ent += _pad(r0e, 2) + _pad(le, 2)
-                u2_r0.append(r0), u2_l.append(l)
-                u2_idx.append([i for i, _ in ent]), u2_fac.append([f for _, f in ent])
-        u3_r0, u3_l, u3_idx, u3_fac = [], [], [], []
-        for a, b, c in model.triplets():
-            if not model.triplet_parts(a, b, c):
                 continue
-            if (a, b, c) in model.triplet_specific:
+            r0, l = sc.pair(*part.reduced)
+            ent = _pad(self._amp_entries(list(part.amplitudes), theta), 2)
+            r0e, le = self._pair_entries(*part.reduced)
+            ent += _pad(r0e, 2) + _pad(le, 2)
+            u2_r0.append(r0), u2_l.append(l)
+            u2_idx.append([i for i, _ in ent]), u2_fac.append([f for _, f in ent])
+        u3_r0, u3_l, u3_idx, u3_fac = [], [], [], []
+        for part in compiled.parts3:
+            if part.reduced is None:
                 u3_r0.append([1.0] * 3), u3_l.append([1.0] * 3)
                 u3_idx.append([-1] * 15), u3_fac.append([0.0] * 15)
-            if model.triplet_universal is not None:
-                ent = _pad(self._amp_entries([a, b, c], theta), 3)
-                r0s, ls = [], []
-                for x, y in ((a, b), (a, c), (b, c)):
-                    r0, l = sc.pair(x, y)
-                    r0s.append(r0), ls.append(l)
-                    r0e, le = self._pair_entries(x, y, theta)
-                    ent += _pad(r0e, 2) + _pad(le, 2)
-                u3_r0.append(r0s), u3_l.append(ls)
-                u3_idx.append([i for i, _ in ent]), u3_fac.append([f for _, f in ent])
+                continue
+            ent = _pad(self._amp_entries(list(part.amplitudes), theta), 3)
+            r0s, ls = [], []
+            for x, y in part.reduced:
+                r0, l = sc.pair(x, y)
+                r0s.append(r0), ls.append(l)
+                r0e, le = self._pair_entries(x, y)
+                ent += _pad(r0e, 2) + _pad(le, 2)
+            u3_r0.append(r0s), u3_l.append(ls)
+            u3_idx.append([i for i, _ in ent]), u3_fac.append([f for _, f in ent])
 
         def arr(v, shape, dtype=float):
             a = np.ascontiguousarray(v, dtype=dtype)
@@ -157,26 +160,18 @@ def _pad(entries, n):
 
 def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads=1, batch_rows=4096, stress=True):
     """Yield (batch, J, row_start): ∂(rows)/∂θ_free in the design-row layout
-    (the layout of ``fit.design_batches`` with the same ``stress``)."""
-    from ._kernels import engine
-    from .fit import batch_arrays, batches
-
+    (the layout of ``rows.design_batches`` with the same ``stress``)."""
     tables = model.compiled()
-    parts = tmap.part_tables(model, theta)
+    parts = tmap.part_tables(tables, theta)
     nf = len(tmap.free)
-
-    def rows_of(batch):
+    for batch in batches(frames, batch_rows):
         arr = batch_arrays(batch, model.elements, cutoff, stress)
         row_start = arr["row_start"]
         J = np.zeros((row_start[-1], nf))
         engine.theta_design(tables, *parts, *arr["kernel_args"], J, threads)
         for k, fr in enumerate(batch):
             J[row_start[k]] /= len(fr.atoms)  # energy per atom
-        return J, row_start
-
-    for batch in batches(frames, batch_rows):
-        J, rs = rows_of(batch)
-        yield batch, J, rs
+        yield batch, J, row_start
 
 
 @dataclass
@@ -193,8 +188,6 @@ class VarProResult:
 def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvature, x_ranges,
                      weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None) -> VarProResult:
     """Levenberg-Marquardt on θ with the linear coefficients projected out."""
-    from .fit import FitError, Layout, _solve_one, accumulate, design_batches, targets
-
     log = log or (lambda *a, **k: None)
     tmap = ThetaMap(elements, scaling0.mode)
     theta = tmap.vector(scaling0)
@@ -202,6 +195,7 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
     # a step may not stretch the longest reach in r by more than half
     max_cutoff = 1.5 * Layout(elements, r_min, settings, scaling0, x_ranges=x_ranges, present=present).cutoff
     t0 = time.perf_counter()
+    stress = wants_stress(weights)
 
     def project(theta):
         """Solve the linear problem at θ: (loss, layout, coefficients) or None if θ is unusable."""
@@ -214,8 +208,8 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
             return None
         A, b = grams.G[0], grams.b[0]
         R_ridge, R_curv = layout.penalties()
-        scale = np.trace(A) / A.shape[0] if np.trace(A) > 0 else 1.0
-        c = _solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale)
+        scale = relative_scale(A)
+        c = solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale)
         pen = scale * (ridge * c @ R_ridge @ c + curvature * c @ R_curv @ c)
         loss = float(c @ A @ c - 2 * c @ b + grams.yy[0] + pen)
         A_reg = A + scale * (ridge * R_ridge + curvature * R_curv)
@@ -236,7 +230,6 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
         JtJ = np.zeros((nf, nf))
         Jtr = np.zeros(nf)
         XtJ = np.zeros((layout.n_columns, nf))
-        stress = bool(weights[2] > 0)  # stress rows only when they count (as in fit.accumulate)
         design = design_batches(layout, frames, threads, stress=stress)
         jac = theta_jacobian_batches(model, tmap, theta, frames, layout.cutoff, threads, stress=stress)
         for (batch, X, rs), (_, J, _) in zip(design, jac):

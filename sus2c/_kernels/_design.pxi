@@ -3,8 +3,9 @@ every free coefficient, written into a dense block X.
 
 The model's layout arrives as a CompiledModel whose "coefficients" are
 column numbers + 1 (0 = not a free coefficient: trimmed), built from the
-same r-space parts as the energy kernel (sus2c/_tables.py), so the fitted
-model and the calculator cannot disagree.  Symmetric like-triplets map
+same r-space parts as the energy kernel (sus2c/compile.py) and walked by the
+same rules (_common.pxd), so the fitted model and the calculator cannot
+disagree.  Symmetric like-triplets map
 (l, m, n) and (m, l, n) to the same column, so their features add.  Each
 part has a scale (1 for specific parts, w_a w_b or w_a w_b w_c for universal
 ones).
@@ -87,43 +88,23 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
     cdef Py_ssize_t S = atom_start.shape[0] - 1
     cdef Py_ssize_t ld = X.shape[1]
     cdef int nt = max(1, nthreads)
-    cdef int ne = layout.n_elements
-    cdef const int[::1] pair_of = layout.pair_of
-    cdef const double[::1] rc2 = layout.rc2
-    cdef const double[::1] rc3 = layout.rc3
-    cdef const int[::1] p2_start = layout.p2_start
-    cdef const double[::1] p2_lo = layout.p2_lo
-    cdef const double[::1] p2_hi = layout.p2_hi
-    cdef const double[::1] p2_invh = layout.p2_invh
-    cdef const int[::1] p2_n = layout.p2_n
-    cdef const Py_ssize_t[::1] p2_coef = layout.p2_coef
-    cdef const Py_ssize_t[::1] p2_tab = layout.p2_tab
-    cdef const int[::1] trip_of = layout.trip_of
-    cdef const int[::1] trip_swap = layout.trip_swap
-    cdef const int[::1] p3_start = layout.p3_start
-    cdef const double[::1] p3_lo = layout.p3_lo
-    cdef const double[::1] p3_hi = layout.p3_hi
-    cdef const double[::1] p3_invh = layout.p3_invh
-    cdef const int[::1] p3_n = layout.p3_n
-    cdef const Py_ssize_t[::1] p3_coef = layout.p3_coef
-    cdef const Py_ssize_t[::1] p3_tab = layout.p3_tab
-    cdef const double[::1] cols = layout.coef
-    cdef const double[::1] tab = layout.tab
-    cdef bint has3 = len(layout.p3_start) > 1
+    cdef const Tables* T = &layout.t
+    cdef const double* cols = T.coef
     below_a = np.zeros(S, dtype=np.intp)
     cdef Py_ssize_t[::1] below = below_a
     cdef double* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
-
-    cdef Py_ssize_t maxnb = 1, a
-    for a in range(offsets.shape[0] - 1):
-        if offsets[a + 1] - offsets[a] > maxnb:
-            maxnb = offsets[a + 1] - offsets[a]
+    cdef const double* P = _rows_ptr(pos)
+    cdef const double* SH = _rows_ptr(shift)
+    cdef const int* ty = &types[0] if types.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* nb = &nbr[0] if nbr.shape[0] > 0 else NULL
+    cdef Py_ssize_t maxnb = max_neighbours(&offsets[0], offsets.shape[0] - 1)
 
     cdef Py_ssize_t s, i, e, j, a0, erow, srow, fi, fj, fk, col, jj, kk, J, K, base, nbelow
-    cdef int ti, tj, p, q, t, swap, ma, mb, mc, l, m, n, n3, s1, s2
+    cdef int ti, p, q, t, ma, mb, mc, l, m, n, s1, s2, what
     cdef double r, rjk, inv_v, sc, val, gA, gB, gC, ab, dab, adb
+    cdef Walk* W
+    cdef Triplet tr
     cdef double* buf
-    cdef double* d
     cdef double* djk
     cdef double* A
     cdef double* dA
@@ -134,28 +115,20 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
     cdef double* uA
     cdef double* uB
     cdef double* uC
-    cdef double* r3
-    cdef double* d3
-    cdef Py_ssize_t* j3
-    cdef int* t3
 
     with nogil, parallel(num_threads=nt):
-        buf = <double*>malloc(sizeof(double) * (48 + 4 * maxnb))
-        j3 = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * maxnb)
-        t3 = <int*>malloc(sizeof(int) * maxnb)
-        d = buf
-        djk = buf + 3
-        A = buf + 6
-        dA = buf + 10
-        B = buf + 14
-        dB = buf + 18
-        G = buf + 22
-        dG = buf + 26
-        uA = buf + 32
-        uB = buf + 35
-        uC = buf + 38
-        r3 = buf + 48
-        d3 = buf + 48 + maxnb
+        W = walk_new(maxnb)
+        buf = <double*>malloc(sizeof(double) * 48)
+        djk = buf
+        A = buf + 4
+        dA = buf + 8
+        B = buf + 12
+        dB = buf + 16
+        G = buf + 20
+        dG = buf + 24
+        uA = buf + 28
+        uB = buf + 32
+        uC = buf + 36
         for s in prange(S, schedule="dynamic"):
             a0 = atom_start[s]
             erow = row_start[s]
@@ -166,86 +139,62 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
                 inv_v = 1.0 / volume[s]
             nbelow = 0
             for i in range(a0, atom_start[s + 1]):
-                ti = types[i]
+                ti = ty[i]
                 fi = erow + 1 + 3 * (i - a0)
-                n3 = 0
+                W.n3 = 0
                 for e in range(offsets[i], offsets[i + 1]):
-                    j = nbr[e]
-                    d[0] = pos[j, 0] + shift[e, 0] - pos[i, 0]
-                    d[1] = pos[j, 1] + shift[e, 1] - pos[i, 1]
-                    d[2] = pos[j, 2] + shift[e, 2] - pos[i, 2]
-                    r = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
-                    if r < 1e-8:
+                    what = visit(T, W, i, ti, e, P, ty, nb, SH)
+                    if what != ENTRY_BOND:
                         continue
-                    tj = types[j]
-                    p = pair_of[ti * ne + tj]
-                    if has3 and r < rc3[p]:
-                        r3[n3] = r
-                        d3[3 * n3] = d[0]
-                        d3[3 * n3 + 1] = d[1]
-                        d3[3 * n3 + 2] = d[2]
-                        j3[n3] = j
-                        t3[n3] = tj
-                        n3 = n3 + 1
-                    if r >= rc2[p]:
-                        continue
-                    if j < i:
-                        continue
-                    if j == i:
-                        if shift[e, 0] < 0 or (shift[e, 0] == 0 and (shift[e, 1] < 0 or (shift[e, 1] == 0 and shift[e, 2] < 0))):
+                    r = W.r
+                    p = W.p
+                    fj = erow + 1 + 3 * (W.j - a0)
+                    for q in range(T.p2_start[p], T.p2_start[p + 1]):
+                        if r >= T.p2_hi[q]:
                             continue
-                    fj = erow + 1 + 3 * (j - a0)
-                    for q in range(p2_start[p], p2_start[p + 1]):
-                        if r >= p2_hi[q]:
-                            continue
-                        if r < p2_lo[q]:
+                        if r < T.p2_lo[q]:
                             nbelow = nbelow + 1
-                        ma = sus2c_basis4(r, p2_lo[q], p2_invh[q], p2_n[q], &tab[p2_tab[q]], A, dA)
+                        ma = sus2c_basis4(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q], &T.tab[T.p2_tab[q]], A, dA)
                         sc = scale2[q]
                         for l in range(4):
-                            col = <Py_ssize_t>cols[p2_coef[q] + ma + l] - 1
+                            col = <Py_ssize_t>cols[T.p2_coef[q] + ma + l] - 1
                             if col >= 0:
-                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, col, sc * A[l], sc * dA[l], r, d)
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, col, sc * A[l], sc * dA[l], r, W.d)
                 # 3-body: unordered neighbour pairs {j, k} of centre i
-                for jj in range(n3):
-                    for kk in range(jj + 1, n3):
-                        t = ti * ne * ne + t3[jj] * ne + t3[kk]
-                        swap = trip_swap[t]
-                        t = trip_of[t]
-                        if t < 0:
+                for jj in range(W.n3):
+                    for kk in range(jj + 1, W.n3):
+                        tr = triplet_of(T, ti, W, jj, kk)
+                        if tr.t < 0:
                             continue
-                        if swap:
-                            J = kk
-                            K = jj
-                        else:
-                            J = jj
-                            K = kk
-                        djk[0] = d3[3 * K] - d3[3 * J]
-                        djk[1] = d3[3 * K + 1] - d3[3 * J + 1]
-                        djk[2] = d3[3 * K + 2] - d3[3 * J + 2]
-                        rjk = sqrt(djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2])
+                        t = tr.t
+                        J = tr.J
+                        K = tr.K
+                        rjk = jk_leg(W, J, K, djk)
                         if rjk < 1e-8:
                             continue
-                        fj = erow + 1 + 3 * (j3[J] - a0)
-                        fk = erow + 1 + 3 * (j3[K] - a0)
+                        fj = erow + 1 + 3 * (W.j3[J] - a0)
+                        fk = erow + 1 + 3 * (W.j3[K] - a0)
                         for l in range(3):
-                            uA[l] = d3[3 * J + l] / r3[J]
-                            uB[l] = d3[3 * K + l] / r3[K]
+                            uA[l] = W.d3[3 * J + l] / W.r3[J]
+                            uB[l] = W.d3[3 * K + l] / W.r3[K]
                             uC[l] = djk[l] / rjk
-                        for q in range(p3_start[t], p3_start[t + 1]):
-                            if r3[J] >= p3_hi[3 * q] or r3[K] >= p3_hi[3 * q + 1] or rjk >= p3_hi[3 * q + 2]:
+                        for q in range(T.p3_start[t], T.p3_start[t + 1]):
+                            if W.r3[J] >= T.p3_hi[3 * q] or W.r3[K] >= T.p3_hi[3 * q + 1] or rjk >= T.p3_hi[3 * q + 2]:
                                 continue
-                            if r3[J] < p3_lo[3 * q] or r3[K] < p3_lo[3 * q + 1] or rjk < p3_lo[3 * q + 2]:
+                            if W.r3[J] < T.p3_lo[3 * q] or W.r3[K] < T.p3_lo[3 * q + 1] or rjk < T.p3_lo[3 * q + 2]:
                                 nbelow = nbelow + 1
-                            ma = sus2c_basis4(r3[J], p3_lo[3 * q], p3_invh[3 * q], p3_n[3 * q], &tab[p3_tab[3 * q]], A, dA)
-                            mb = sus2c_basis4(r3[K], p3_lo[3 * q + 1], p3_invh[3 * q + 1], p3_n[3 * q + 1], &tab[p3_tab[3 * q + 1]], B, dB)
-                            mc = sus2c_basis4(rjk, p3_lo[3 * q + 2], p3_invh[3 * q + 2], p3_n[3 * q + 2], &tab[p3_tab[3 * q + 2]], G, dG)
-                            s1 = p3_n[3 * q + 1] + 3
-                            s2 = p3_n[3 * q + 2] + 3
+                            ma = sus2c_basis4(W.r3[J], T.p3_lo[3 * q], T.p3_invh[3 * q], T.p3_n[3 * q],
+                                              &T.tab[T.p3_tab[3 * q]], A, dA)
+                            mb = sus2c_basis4(W.r3[K], T.p3_lo[3 * q + 1], T.p3_invh[3 * q + 1], T.p3_n[3 * q + 1],
+                                              &T.tab[T.p3_tab[3 * q + 1]], B, dB)
+                            mc = sus2c_basis4(rjk, T.p3_lo[3 * q + 2], T.p3_invh[3 * q + 2], T.p3_n[3 * q + 2],
+                                              &T.tab[T.p3_tab[3 * q + 2]], G, dG)
+                            s1 = T.p3_n[3 * q + 1] + 3
+                            s2 = T.p3_n[3 * q + 2] + 3
                             sc = scale3[q]
                             for l in range(4):
                                 for m in range(4):
-                                    base = p3_coef[q] + ((ma + l) * s1 + (mb + m)) * s2 + mc
+                                    base = T.p3_coef[q] + ((ma + l) * s1 + (mb + m)) * s2 + mc
                                     ab = sc * A[l] * B[m]
                                     dab = sc * dA[l] * B[m]
                                     adb = sc * A[l] * dB[m]
@@ -258,9 +207,8 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
                                         gB = adb * G[n]
                                         gC = ab * dG[n]
                                         _rows3(Xp, ld, erow, fi, fj, fk, srow, inv_v, col, val, gA, gB, gC,
-                                               uA, uB, uC, r3[J], r3[K], rjk)
+                                               uA, uB, uC, W.r3[J], W.r3[K], rjk)
             below[s] = nbelow
         free(buf)
-        free(j3)
-        free(t3)
+        walk_free(W)
     return below_a

@@ -1,0 +1,176 @@
+# cython: language_level=3
+"""What the energy, design-row and Jacobian kernels share: the model's
+tables as one C struct, and the walk over a centre atom's neighbours.
+
+The walk's rules live here once:
+
+* a 2-body bond is evaluated once, from the end with the smaller index (for
+  an atom and its own periodic image: from the entry whose shift is
+  lexicographically positive);
+* a centre's 3-body neighbours are gathered while its neighbours are
+  visited (every neighbour within the pair's 3-body cutoff);
+* a triplet {j, k} of centre i is looked up by element types, with j and k
+  exchanged when the model stores the triplet as (centre, c, b).
+
+The neighbour list is the calculator's full list in CSR form: entries
+offsets[i] .. offsets[i+1]-1 of centre i hold the neighbour nbr[e] and a
+Cartesian shift, the bond vector being pos[nbr[e]] + shift[e] - pos[i].
+"""
+from libc.math cimport sqrt
+from libc.stdlib cimport free, malloc
+
+
+cdef struct Tables:
+    int ne                      # number of elements
+    int has3                    # 1 when the model has 3-body parts
+    const int* pair_of          # [ne * ne]: element pair -> pair index p
+    const double* rc2           # [pairs]: 2-body cutoff
+    const double* rc3           # [pairs]: a neighbour enters triplets below this
+    # 2-body parts of pair p: q = p2_start[p] .. p2_start[p + 1] - 1
+    const int* p2_start
+    const double* p2_lo
+    const double* p2_hi
+    const double* p2_invh       # intervals per Å
+    const int* p2_n             # intervals
+    const Py_ssize_t* p2_coef   # offset of the part's coefficients in coef
+    const Py_ssize_t* p2_tab    # offset of its basis table in tab
+    const double* p2_wall       # cubic wall strength below the first knot
+    const double* p2_poly       # the part as one cubic per interval
+    const Py_ssize_t* p2_poly_off
+    # 3-body parts of triplet t: q = p3_start[t] .. p3_start[t + 1] - 1, legs
+    # 3 q, 3 q + 1, 3 q + 2 = (ij, ik, jk)
+    const int* trip_of          # [ne^3]: (centre, b, c) -> triplet index or -1
+    const int* trip_swap        # [ne^3]: 1 when the triplet is stored as (centre, c, b)
+    const int* p3_start
+    const int* p3_base          # [ne]: first part of the centre element's triplets
+    Py_ssize_t p3_slots         # most parts of one centre element
+    const double* p3_lo
+    const double* p3_hi
+    const double* p3_invh
+    const int* p3_n
+    const Py_ssize_t* p3_coef   # offset of the part's coefficients (shape n_ij+3, n_ik+3, n_jk+3)
+    const Py_ssize_t* p3_tab    # per leg
+    const double* coef          # every coefficient (or column number + 1 in a fit layout)
+    const double* tab           # every basis table, [interval][power][k]
+
+
+# One thread's view of the centre atom being visited.
+cdef struct Walk:
+    # the entry just visited: bond vector, length, neighbour, its type, the pair
+    double d[3]
+    double r
+    Py_ssize_t j
+    int tj
+    int p
+    # the centre's 3-body neighbours gathered so far
+    Py_ssize_t n3
+    double* r3                  # [maxnb]
+    double* d3                  # [3 maxnb]
+    Py_ssize_t* j3              # [maxnb]
+    int* t3                     # [maxnb]
+
+
+cdef enum:
+    ENTRY_SKIP = 0              # nothing for the 2-body term from this end
+    ENTRY_BOND = 1              # a 2-body bond, counted from this end
+    ENTRY_COINCIDENT = 2        # the neighbour sits on the centre (r < 1e-8)
+
+
+cdef inline Walk* walk_new(Py_ssize_t maxnb) noexcept nogil:
+    """Per-thread walk buffers for centres with up to maxnb neighbours (NULL if out of memory)."""
+    cdef Walk* W = <Walk*>malloc(sizeof(Walk))
+    if W == NULL:
+        return NULL
+    if maxnb < 1:
+        maxnb = 1
+    W.r3 = <double*>malloc(sizeof(double) * 4 * maxnb)
+    W.d3 = W.r3 + maxnb
+    W.j3 = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * maxnb)
+    W.t3 = <int*>malloc(sizeof(int) * maxnb)
+    W.n3 = 0
+    return W
+
+
+cdef inline void walk_free(Walk* W) noexcept nogil:
+    if W != NULL:
+        free(W.r3)
+        free(W.j3)
+        free(W.t3)
+        free(W)
+
+
+cdef inline int visit(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e, const double* pos,
+                      const int* types, const Py_ssize_t* nbr, const double* shift) noexcept nogil:
+    """Visit entry e of centre i: fill W's bond, gather a 3-body neighbour, and say
+    whether the entry is a 2-body bond counted from this end (ENTRY_*)."""
+    cdef Py_ssize_t j = nbr[e]
+    cdef const double* s = shift + 3 * e
+    cdef double r
+    cdef int tj, p
+    W.d[0] = pos[3 * j] + s[0] - pos[3 * i]
+    W.d[1] = pos[3 * j + 1] + s[1] - pos[3 * i + 1]
+    W.d[2] = pos[3 * j + 2] + s[2] - pos[3 * i + 2]
+    r = sqrt(W.d[0] * W.d[0] + W.d[1] * W.d[1] + W.d[2] * W.d[2])
+    W.r = r
+    W.j = j
+    if r < 1e-8:
+        return ENTRY_COINCIDENT
+    tj = types[j]
+    p = T.pair_of[ti * T.ne + tj]
+    W.tj = tj
+    W.p = p
+    if T.has3 and r < T.rc3[p]:
+        W.r3[W.n3] = r
+        W.d3[3 * W.n3] = W.d[0]
+        W.d3[3 * W.n3 + 1] = W.d[1]
+        W.d3[3 * W.n3 + 2] = W.d[2]
+        W.j3[W.n3] = j
+        W.t3[W.n3] = tj
+        W.n3 = W.n3 + 1
+    if r >= T.rc2[p] or j < i:
+        return ENTRY_SKIP
+    if j == i and (s[0] < 0 or (s[0] == 0 and (s[1] < 0 or (s[1] == 0 and s[2] < 0)))):
+        return ENTRY_SKIP
+    return ENTRY_BOND
+
+
+# A triplet of a centre: its index (-1: the model has none) and the two
+# gathered neighbours in the order the triplet is stored (leg ij = centre to J).
+# Returned by value: a kernel assigns it, so inside a prange it is private
+# (a variable that is only passed by address would stay shared).
+cdef struct Triplet:
+    int t
+    Py_ssize_t J
+    Py_ssize_t K
+
+
+cdef inline Triplet triplet_of(const Tables* T, int ti, const Walk* W, Py_ssize_t jj,
+                               Py_ssize_t kk) noexcept nogil:
+    """The triplet of centre type ti with gathered neighbours jj < kk."""
+    cdef Triplet out
+    cdef int t = (ti * T.ne + W.t3[jj]) * T.ne + W.t3[kk]
+    out.t = T.trip_of[t]
+    if T.trip_swap[t]:
+        out.J = kk
+        out.K = jj
+    else:
+        out.J = jj
+        out.K = kk
+    return out
+
+
+cdef inline double jk_leg(const Walk* W, Py_ssize_t J, Py_ssize_t K, double* djk) noexcept nogil:
+    """The j -> k vector of a triplet (into djk) and its length."""
+    djk[0] = W.d3[3 * K] - W.d3[3 * J]
+    djk[1] = W.d3[3 * K + 1] - W.d3[3 * J + 1]
+    djk[2] = W.d3[3 * K + 2] - W.d3[3 * J + 2]
+    return sqrt(djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2])
+
+
+cdef inline Py_ssize_t max_neighbours(const Py_ssize_t* offsets, Py_ssize_t n) noexcept nogil:
+    """The largest number of list entries of one centre."""
+    cdef Py_ssize_t m = 0, i
+    for i in range(n):
+        if offsets[i + 1] - offsets[i] > m:
+            m = offsets[i + 1] - offsets[i]
+    return m

@@ -1,0 +1,351 @@
+"""Energy, forces, virial and per-atom quantities of a sus2c model.
+
+Input is a full neighbour list (every pair in both directions, images
+included; see _common.pxd for the walk).  2-body: each bond once, its force
+applied to both ends.  3-body: every unordered neighbour pair {j, k} of
+centre i within the 3-body cutoffs.  Forces, virials and per-atom
+quantities go to per-thread buffers, so threads never write to the same
+memory; the threads then sum the buffers atom by atom in the same parallel
+region.
+"""
+
+
+cdef inline double _pair(double r, double lo, double inv_h, int n, const double* P,
+                         double wall, double* dphi, int* below) noexcept nogil:
+    """phi(r) and dphi/dr of one 2-body part (caller checks r < hi)."""
+    cdef double u = (r - lo) * inv_h
+    cdef int mu
+    cdef const double* c
+    if u < 0.0:
+        below[0] = 1
+        c = P
+        dphi[0] = (c[1] + 2.0 * u * c[2] - 3.0 * wall * u * u) * inv_h
+        return c[0] + u * (c[1] + u * c[2]) - wall * u * u * u
+    mu = <int>u
+    if mu >= n:
+        mu = n - 1
+    u = u - mu
+    c = P + 4 * mu
+    dphi[0] = (c[1] + u * (2.0 * c[2] + 3.0 * u * c[3])) * inv_h
+    return c[0] + u * (c[1] + u * (c[2] + u * c[3]))
+
+
+cdef inline void _bond(double g, double r, const double* d, double* fi, double* fj,
+                       double* vir, double* vi, double* vj) noexcept nogil:
+    """Apply dE/dr = g of the bond d = x_j - x_i: forces, virial, per-atom virial halves."""
+    cdef double s = g / r
+    cdef double fx = s * d[0], fy = s * d[1], fz = s * d[2]
+    fi[0] += fx
+    fi[1] += fy
+    fi[2] += fz
+    fj[0] -= fx
+    fj[1] -= fy
+    fj[2] -= fz
+    cdef double w0 = fx * d[0], w1 = fy * d[1], w2 = fz * d[2]
+    cdef double w3 = fy * d[2], w4 = fx * d[2], w5 = fx * d[1]
+    vir[0] += w0
+    vir[1] += w1
+    vir[2] += w2
+    vir[3] += w3
+    vir[4] += w4
+    vir[5] += w5
+    if vi != NULL:
+        vi[0] += 0.5 * w0
+        vi[1] += 0.5 * w1
+        vi[2] += 0.5 * w2
+        vi[3] += 0.5 * w3
+        vi[4] += 0.5 * w4
+        vi[5] += 0.5 * w5
+        vj[0] += 0.5 * w0
+        vj[1] += 0.5 * w1
+        vj[2] += 0.5 * w2
+        vj[3] += 0.5 * w3
+        vj[4] += 0.5 * w4
+        vj[5] += 0.5 * w5
+
+
+def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
+            const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] nbr, const double[:, ::1] shift,
+            bint per_atom, int nthreads):
+    """Energy (without one-body terms), forces, virial and optional per-atom values.
+
+    Returns a dict: energy, forces (N,3), virial (6, Voigt xx yy zz yz xz xy,
+    sum over bonds of dE/dr d(x)d/r: stress = virial / volume), and when
+    per_atom: energies (N,), virials (N,6); always: below (N,) flags of atoms
+    in a bond shorter than a term's first knot, and coincident (i, j) or None.
+    """
+    cdef Py_ssize_t N = pos.shape[0]
+    cdef int nt = max(1, nthreads)
+    cdef const Tables* T = &model.t
+    cdef Py_ssize_t nslots = max(1, T.p3_slots)
+    cdef const double* P = _rows_ptr(pos)
+    cdef const double* S = _rows_ptr(shift)
+    cdef const int* ty = &types[0] if N > 0 else NULL
+    cdef const Py_ssize_t* nb = &nbr[0] if nbr.shape[0] > 0 else NULL
+    cdef Py_ssize_t maxnb = max_neighbours(&offsets[0], N)
+
+    if N == 0:
+        return dict(energy=0.0, forces=np.zeros((0, 3)), virial=np.zeros(6),
+                    energies=np.zeros(0) if per_atom else None,
+                    virials=np.zeros((0, 6)) if per_atom else None,
+                    below=np.zeros(0, dtype=bool), coincident=None)
+
+    # per-thread buffers: each thread zeroes its own rows inside the parallel
+    # region (a serial np.zeros of (threads, N, 3) was part of the serial
+    # time of every call); the per-atom ones exist only when asked for
+    f_a = np.empty((nt, N, 3))
+    below_a = np.empty((nt, N), dtype=np.int8)
+    cdef double[:, :, ::1] fbuf = f_a
+    cdef cnp.int8_t[:, ::1] belowbuf = below_a
+    cdef double[:, ::1] ebuf = None
+    cdef double[:, :, ::1] vbuf = None
+    if per_atom:
+        e_a = np.empty((nt, N))
+        v_a = np.empty((nt, N, 6))
+        ebuf = e_a
+        vbuf = v_a
+    # sums over threads (with one thread the buffers are the results)
+    forces_a = np.empty((N, 3)) if nt > 1 else f_a[0]
+    energies_a = (np.empty(N) if nt > 1 else e_a[0]) if per_atom else None
+    virials_a = (np.empty((N, 6)) if nt > 1 else v_a[0]) if per_atom else None
+    flags_a = np.empty(N, dtype=np.int8) if nt > 1 else below_a[0]
+    cdef double[:, ::1] fsum = forces_a
+    cdef double[::1] esum = energies_a
+    cdef double[:, ::1] vsum = virials_a
+    cdef cnp.int8_t[::1] flags = flags_a
+    cdef double sx, sy, sz
+    cdef cnp.int8_t sb
+    cdef int tt, vz, team, zr
+
+    cdef Py_ssize_t z, i, e, j, jj, kk, J, K, c, c2, qb
+    cdef int tid, ti, p, q, t, ma, mb, mc, flag, what
+    cdef double r, g, phi, v, ga, gb, gc, rjk
+    cdef Walk* W
+    cdef Triplet tr
+    cdef double* scratch
+    cdef double* acc
+    cdef double* cache
+    cdef double* gsum
+    cdef double* f3
+    cdef double* out3
+    cdef double* G
+    cdef double* dG
+    cdef double* djk
+    cdef double* vi
+
+    virial_a = np.zeros(6)
+    # per thread: energy, virial[6], spare; the (i, j) of a coincident pair
+    # (nothing between these allocations and their release can raise)
+    cdef double* tot = <double*>calloc(8 * nt, sizeof(double))
+    cdef Py_ssize_t* bad = <Py_ssize_t*>malloc(2 * nt * sizeof(Py_ssize_t))
+    if tot == NULL or bad == NULL:
+        free(tot)
+        free(bad)
+        raise MemoryError()
+    for tt in range(2 * nt):
+        bad[tt] = -1
+
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        # thread tid zeroes rows tid, tid + team, ...: its own row, and the
+        # rows of threads the runtime did not start (if it gave fewer)
+        team = sus2c_team_size()
+        zr = tid
+        while zr < nt:
+            memset(&fbuf[zr, 0, 0], 0, N * 3 * sizeof(double))
+            memset(&belowbuf[zr, 0], 0, N)
+            if per_atom:
+                memset(&ebuf[zr, 0], 0, N * sizeof(double))
+                memset(&vbuf[zr, 0, 0], 0, N * 6 * sizeof(double))
+            zr = zr + team
+        W = walk_new(maxnb)
+        # per thread: the 3-body legs' basis cache [neighbour][part][role][10]
+        # (first index, 4 values, 4 derivatives, the centre it was computed
+        # for), per-neighbour force sums, and a few scalars
+        cache = <double*>malloc(sizeof(double) * (20 * (maxnb + 1) * nslots + 1))
+        for z in range(20 * (maxnb + 1) * nslots):
+            cache[z] = -1.0
+        scratch = <double*>malloc(sizeof(double) * (4 * maxnb + 24))
+        gsum = scratch
+        f3 = scratch + maxnb
+        acc = scratch + 4 * maxnb  # energy, virial[6]
+        out3 = acc + 7
+        G = acc + 10
+        dG = acc + 14
+        djk = acc + 18
+        for z in range(7):
+            acc[z] = 0.0
+        for i in prange(N, schedule="dynamic", chunksize=16):
+            ti = ty[i]
+            W.n3 = 0
+            vi = NULL
+            if per_atom:
+                vi = &vbuf[tid, i, 0]
+            for e in range(offsets[i], offsets[i + 1]):
+                what = visit(T, W, i, ti, e, P, ty, nb, S)
+                if what == ENTRY_COINCIDENT:
+                    bad[2 * tid] = i
+                    bad[2 * tid + 1] = W.j
+                    continue
+                if what != ENTRY_BOND:
+                    continue
+                j = W.j
+                r = W.r
+                p = W.p
+                phi = 0.0
+                g = 0.0
+                flag = 0
+                for q in range(T.p2_start[p], T.p2_start[p + 1]):
+                    if r < T.p2_hi[q]:
+                        phi = phi + _pair(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q],
+                                          &T.p2_poly[T.p2_poly_off[q]], T.p2_wall[q], &ga, &flag)
+                        g = g + ga
+                if flag:
+                    belowbuf[tid, i] = 1
+                    belowbuf[tid, j] = 1
+                acc[0] += phi
+                if per_atom:
+                    ebuf[tid, i] += 0.5 * phi
+                    ebuf[tid, j] += 0.5 * phi
+                    _bond(g, r, W.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], vi, &vbuf[tid, j, 0])
+                else:
+                    _bond(g, r, W.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], NULL, NULL)
+
+            # ---- 3-body: unordered neighbour pairs {j, k} of centre i.
+            # The ij/ik legs' bases are cached per (neighbour, part, role), and
+            # their forces are collected as one scalar per neighbour (sum of
+            # dV/dr / r), applied once after the pair loop.
+            if W.n3 < 2:
+                continue
+            for jj in range(W.n3):
+                gsum[jj] = 0.0
+                f3[3 * jj] = 0.0
+                f3[3 * jj + 1] = 0.0
+                f3[3 * jj + 2] = 0.0
+            qb = T.p3_base[ti]
+            for jj in range(W.n3):
+                for kk in range(jj + 1, W.n3):
+                    tr = triplet_of(T, ti, W, jj, kk)
+                    if tr.t < 0:
+                        continue
+                    t = tr.t
+                    J = tr.J
+                    K = tr.K
+                    rjk = jk_leg(W, J, K, djk)
+                    v = 0.0
+                    ga = 0.0
+                    gb = 0.0
+                    gc = 0.0
+                    flag = 0
+                    for q in range(T.p3_start[t], T.p3_start[t + 1]):
+                        if W.r3[J] >= T.p3_hi[3 * q] or W.r3[K] >= T.p3_hi[3 * q + 1] or rjk >= T.p3_hi[3 * q + 2]:
+                            continue
+                        if rjk < 1e-8:
+                            bad[2 * tid] = W.j3[J]
+                            bad[2 * tid + 1] = W.j3[K]
+                            continue
+                        if W.r3[J] < T.p3_lo[3 * q] or W.r3[K] < T.p3_lo[3 * q + 1] or rjk < T.p3_lo[3 * q + 2]:
+                            flag = 1
+                        c = ((J * nslots + q - qb) * 2) * 10
+                        if cache[c + 9] != <double>i:
+                            cache[c + 9] = <double>i
+                            cache[c] = sus2c_basis4(W.r3[J], T.p3_lo[3 * q], T.p3_invh[3 * q], T.p3_n[3 * q],
+                                                    &T.tab[T.p3_tab[3 * q]], &cache[c + 1], &cache[c + 5])
+                        ma = <int>cache[c]
+                        c2 = ((K * nslots + q - qb) * 2 + 1) * 10
+                        if cache[c2 + 9] != <double>i:
+                            cache[c2 + 9] = <double>i
+                            cache[c2] = sus2c_basis4(W.r3[K], T.p3_lo[3 * q + 1], T.p3_invh[3 * q + 1],
+                                                     T.p3_n[3 * q + 1], &T.tab[T.p3_tab[3 * q + 1]],
+                                                     &cache[c2 + 1], &cache[c2 + 5])
+                        mb = <int>cache[c2]
+                        mc = sus2c_basis4(rjk, T.p3_lo[3 * q + 2], T.p3_invh[3 * q + 2], T.p3_n[3 * q + 2],
+                                          &T.tab[T.p3_tab[3 * q + 2]], G, dG)
+                        v = v + sus2c_triplet4(&T.coef[T.p3_coef[q]], T.p3_n[3 * q + 1] + 3, T.p3_n[3 * q + 2] + 3,
+                                               ma, mb, mc, &cache[c + 1], &cache[c + 5],
+                                               &cache[c2 + 1], &cache[c2 + 5], G, dG, &out3[0], &out3[1], &out3[2])
+                        ga = ga + out3[0]
+                        gb = gb + out3[1]
+                        gc = gc + out3[2]
+                    if v == 0.0 and ga == 0.0 and gb == 0.0 and gc == 0.0:
+                        continue
+                    if flag:
+                        belowbuf[tid, i] = 1
+                        belowbuf[tid, W.j3[J]] = 1
+                        belowbuf[tid, W.j3[K]] = 1
+                    acc[0] += v
+                    gsum[J] += ga / W.r3[J]
+                    gsum[K] += gb / W.r3[K]
+                    if per_atom:
+                        ebuf[tid, i] += v
+                        _bond(gc, rjk, djk, &f3[3 * J], &f3[3 * K], &acc[1],
+                              &vbuf[tid, W.j3[J], 0], &vbuf[tid, W.j3[K], 0])
+                    else:
+                        _bond(gc, rjk, djk, &f3[3 * J], &f3[3 * K], &acc[1], NULL, NULL)
+            for jj in range(W.n3):
+                j = W.j3[jj]
+                fbuf[tid, j, 0] += f3[3 * jj]
+                fbuf[tid, j, 1] += f3[3 * jj + 1]
+                fbuf[tid, j, 2] += f3[3 * jj + 2]
+                if gsum[jj] != 0.0:
+                    if per_atom:
+                        _bond(gsum[jj] * W.r3[jj], W.r3[jj], &W.d3[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0],
+                              &acc[1], vi, &vbuf[tid, j, 0])
+                    else:
+                        _bond(gsum[jj] * W.r3[jj], W.r3[jj], &W.d3[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0],
+                              &acc[1], NULL, NULL)
+        for z in range(7):
+            tot[8 * tid + z] = acc[z]
+        free(scratch)
+        free(cache)
+        walk_free(W)
+        if nt > 1:
+            # every thread's buffers are complete once all threads get here
+            sus2c_barrier()
+            for i in prange(N, schedule="static"):
+                sx = 0.0
+                sy = 0.0
+                sz = 0.0
+                sb = 0
+                for tt in range(nt):
+                    sx = sx + fbuf[tt, i, 0]
+                    sy = sy + fbuf[tt, i, 1]
+                    sz = sz + fbuf[tt, i, 2]
+                    sb = sb | belowbuf[tt, i]
+                fsum[i, 0] = sx
+                fsum[i, 1] = sy
+                fsum[i, 2] = sz
+                flags[i] = sb
+                if per_atom:
+                    sx = 0.0
+                    for tt in range(nt):
+                        sx = sx + ebuf[tt, i]
+                    esum[i] = sx
+                    for vz in range(6):
+                        sx = 0.0
+                        for tt in range(nt):
+                            sx = sx + vbuf[tt, i, vz]
+                        vsum[i, vz] = sx
+
+    cdef double energy = 0.0
+    cdef double[::1] virial = virial_a
+    cdef Py_ssize_t ci = -1, cj = -1
+    for tt in range(nt):
+        energy += tot[8 * tt]
+        for vz in range(6):
+            virial[vz] += tot[8 * tt + 1 + vz]
+        if bad[2 * tt] >= 0:
+            ci = min(bad[2 * tt], bad[2 * tt + 1])
+            cj = max(bad[2 * tt], bad[2 * tt + 1])
+    free(tot)
+    free(bad)
+    coincident = (int(ci), int(cj)) if ci >= 0 else None
+    return dict(
+        energy=energy,
+        forces=forces_a,
+        virial=virial_a,
+        energies=energies_a,
+        virials=virials_a,
+        below=flags_a.view(bool),
+        coincident=coincident,
+    )

@@ -1,0 +1,151 @@
+"""The fit, start to end: data -> starting values -> design rows -> normal
+equations -> cross-validated solve (-> variable projection of the universal
+scalars) -> model.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+
+import numpy as np
+
+from .._kernels import default_threads
+from ..distances import pair_statistics
+from ..evaluate import errors_of, evaluate
+from ..model import Model
+from .layout import Layout, universal_x_ranges
+from .rows import accumulate, type_weights
+from .settings import FitError, FitSettings
+from .solve import Solution, solve
+from .start import PEAK_CUTOFF, choose_r_min, infer_elements, infer_unseen_pairs, initial_scaling
+from .varpro import optimize_scaling
+
+
+@dataclass
+class FitResult:
+    model: Model
+    solution: Solution
+    layout: Layout
+    cv_errors: dict
+    timings: dict
+    memory_bytes: int
+
+
+def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=None) -> FitResult:
+    """Fit a model to frames (:class:`sus2c.data.Frame`) with the given settings."""
+    settings = settings or FitSettings()
+    log = log or (lambda *a, **k: None)
+    if not frames:
+        raise FitError("no training structures")
+    for fr in frames:
+        if fr.energy is None:
+            raise FitError(f"{fr.source}: missing energy (every training structure needs one)")
+    threads = settings.threads or default_threads()
+    t0 = time.perf_counter()
+    elements = list(settings.elements) if settings.elements else infer_elements(frames)
+    universal = settings.mode != "specific"
+    # one scan of the data: shortest distances (first knots), which pairs and
+    # triplets occur (specific terms), distance histograms (universal start)
+    need_present = settings.mode != "universal" and len(elements) > 1
+    try:
+        stats = pair_statistics(
+            frames, elements, max(settings.cutoff2, settings.cutoff3), cutoff2=settings.cutoff2,
+            cutoff3=settings.cutoff3 if need_present else 0.0,
+            histogram_cutoff=PEAK_CUTOFF if universal and scaling is None else 0.0, threads=threads,
+        )
+    except ValueError as exc:
+        raise FitError(str(exc)) from None
+    dmin = stats.shortest
+    if settings.r_min is not None:
+        for (a, b), d in dmin.items():
+            if d is not None and d < settings.r_min:
+                raise FitError(f"r_min = {settings.r_min} Å but the data has a {a}-{b} distance of {d:.3f} Å")
+    r_min = choose_r_min(dmin, settings.cutoff2, settings.intervals2)
+    rng = np.random.default_rng(settings.seed)
+    k = max(1, int(settings.cv_folds))
+    folds = rng.permutation(np.arange(len(frames)) % k)
+    fractions = settings.weights
+    weights = type_weights(frames, fractions)
+    present = (stats.pairs2, stats.triplets) if need_present else None
+    x_ranges = None
+    scaling_info = None
+    t_scaling = 0.0
+    if universal:
+        if scaling is None:
+            scaling = initial_scaling(stats, elements, settings.scaling)
+        pairs = list(combinations_with_replacement(elements, 2))
+        # knots in x fixed once, with room below for the scalars to move
+        x_ranges = universal_x_ranges(pairs, scaling, lambda a, b: r_min.get((a, b), r_min.get((b, a))), settings,
+                                      margin=1.0)
+        if settings.scaling_iterations > 0 and len(elements) > 1:
+            t_s = time.perf_counter()
+            layout0 = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present)
+            log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout0.n_columns} coefficients; "
+                "fitting the universal scaling (variable projection)")
+            g0 = accumulate(layout0, frames, folds, weights, threads=threads, progress=progress)
+            s0 = solve(g0, layout0, settings, threads)
+            vp = optimize_scaling(frames, elements, r_min, settings, scaling, s0.ridge, s0.curvature, x_ranges,
+                                  weights, max_iter=settings.scaling_iterations, threads=threads, log=log,
+                                  present=present)
+            scaling = vp.scaling
+            t_scaling = time.perf_counter() - t_s
+            scaling_info = {"iterations": vp.iterations, "loss": vp.loss_history, "seconds": t_scaling}
+        scaling, inferred = infer_unseen_pairs(scaling, dmin)
+        scaling_info = dict(scaling_info or {})
+        scaling_info["fitted_pairs"] = [f"{a}-{b}" for (a, b), d in dmin.items() if d is not None]
+        scaling_info["inferred_pairs"] = [f"{a}-{b}" for a, b in inferred]
+    layout = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present)
+    log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout.n_columns} coefficients")
+    t_layout = time.perf_counter()
+    grams = accumulate(layout, frames, folds, weights, threads=threads, progress=progress)
+    t_feat = time.perf_counter()
+    sol = solve(grams, layout, settings, threads)
+    t_solve = time.perf_counter()
+    # cross-validation errors at the chosen point: each fold's model on its held-out structures
+    cv = None
+    if sol.fold_coef:
+        held, preds = [], []
+        used = [f for f in range(grams.n_folds) if grams.n_structures[f] > 0]
+        for f, c in zip(used, sol.fold_coef):
+            sub = [fr for fr, g in zip(frames, folds) if g == f]
+            r = evaluate(layout.model(c), sub, threads=threads, return_predictions=True)
+            held.extend(sub)
+            preds.extend(r["predictions"])
+        cv = errors_of(held, preds)
+    t_cv = time.perf_counter()
+    meta = {
+        "fit": {
+            "mode": settings.mode,
+            "cutoff2": settings.cutoff2,
+            "cutoff3": settings.cutoff3,
+            "intervals2": int(settings.intervals2),
+            "intervals3": list(settings.intervals3),
+            "r_min": {f"{a}-{b}": v for (a, b), v in r_min.items()},
+            "ridge": sol.ridge,
+            "curvature": sol.curvature,
+            "weights": fractions,
+            "cv_folds": k,
+            "n_structures": int(grams.n_structures.sum()),
+            "n_atoms": int(grams.n_atoms.sum()),
+            "cv_errors": cv,
+        }
+    }
+    if scaling_info is not None:
+        meta["scaling"] = scaling_info
+    model = layout.model(sol.coef, metadata=meta)
+    return FitResult(
+        model,
+        sol,
+        layout,
+        cv,
+        {
+            "scaling_s": t_scaling,
+            "layout_s": t_layout - t0 - t_scaling,
+            "featurise_s": t_feat - t_layout,
+            "solve_s": t_solve - t_feat,
+            "cv_errors_s": t_cv - t_solve,
+            "total_s": t_cv - t0,
+        },
+        grams.nbytes,
+    )

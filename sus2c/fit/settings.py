@@ -1,0 +1,73 @@
+"""What defines a fit: the [model] and [fit] settings, and the error for fits that cannot be done."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MODES = ("specific", "universal", "hybrid")
+
+
+class FitError(ValueError):
+    """The data or settings do not allow a fit; the message says why."""
+
+
+@dataclass
+class FitSettings:
+    """Everything that defines a fit (the [model] and [fit] tables of a config)."""
+
+    elements: list = None  # default: the elements found in the data
+    cutoff2: float = 5.5
+    cutoff3: float = 4.25  # 0: two-body only
+    intervals2: int = 20
+    intervals3: tuple = (6, 6, 12)
+    r_min: float = None  # default: per pair, just below the shortest distance in the data
+    mode: str = "specific"  # "specific" | "universal" | "hybrid"
+    scaling: str = "pair"  # universal scaling: "pair" | "element"
+    energy_weight: float = 0.9  # fractions of the loss; see rows.type_weights()
+    force_weight: float = 0.1
+    stress_weight: float = 0.0
+    ridge: object = "cv"  # a number, or "cv": chosen by cross-validation
+    curvature: object = "cv"
+    cv_folds: int = 5
+    threads: int = None
+    seed: int = 0
+    scaling_iterations: int = 20  # universal/hybrid: Levenberg-Marquardt steps on the scalars (0: keep initial)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise FitError(f"mode must be 'specific', 'universal' or 'hybrid', got {self.mode!r}")
+        if self.scaling not in ("pair", "element"):
+            raise FitError(f"scaling must be 'pair' or 'element', got {self.scaling!r}")
+        if not self.cutoff2 > 0:
+            raise FitError(f"cutoff2 must be > 0, got {self.cutoff2}")
+        if self.cutoff3 < 0:
+            raise FitError(f"cutoff3 must be >= 0 (0 = two-body only), got {self.cutoff3}")
+        if self.cutoff3 > self.cutoff2:
+            raise FitError(
+                f"cutoff3 ({self.cutoff3}) must not exceed cutoff2 ({self.cutoff2}): "
+                "LAMMPS builds triplets from the 2-body neighbour list"
+            )
+        self.intervals3 = tuple(int(n) for n in np.broadcast_to(self.intervals3, (3,)))
+        if self.intervals3[0] != self.intervals3[1]:
+            raise FitError(f"intervals3 must have equal ij and ik entries, got {self.intervals3}")
+        if int(self.intervals2) < 1 or min(self.intervals3) < 1:
+            raise FitError("interval counts must be >= 1")
+        w = np.array([self.energy_weight, self.force_weight, self.stress_weight], dtype=float)
+        if np.any(w < 0) or w.sum() <= 0:
+            raise FitError(f"energy/force/stress weights must be >= 0 and not all zero, got {w.tolist()}")
+        for name in ("ridge", "curvature"):
+            v = getattr(self, name)
+            if not (v == "cv" or (isinstance(v, (int, float)) and v >= 0)):
+                raise FitError(f"{name} must be a number >= 0 or 'cv', got {v!r}")
+        if int(self.cv_folds) < 2 and "cv" in (self.ridge, self.curvature):
+            raise FitError("cross-validation needs cv_folds >= 2")
+
+    @property
+    def three_body(self) -> bool:
+        return self.cutoff3 > 0
+
+    @property
+    def weights(self) -> list:
+        """Loss fractions of (energy, force, stress)."""
+        return [self.energy_weight, self.force_weight, self.stress_weight]
