@@ -54,15 +54,18 @@ cdef struct Tables:
     const double* tab           # every basis table, [interval][power][k]
 
 
-# One thread's view of the centre atom being visited.
-cdef struct Walk:
-    # the entry just visited: bond vector, length, neighbour, its type, the pair
-    double d[3]
+# One neighbour-list entry of the centre being visited, returned by value
+# (so that a kernel's copy is private in a prange and lives in registers).
+cdef struct Bond:
+    int what                    # ENTRY_*
+    double d[3]                 # bond vector centre -> neighbour
     double r
-    Py_ssize_t j
-    int tj
-    int p
-    # the centre's 3-body neighbours gathered so far
+    Py_ssize_t j                # neighbour atom
+    int p                       # element pair index
+
+
+# One thread's 3-body neighbours of the centre being visited.
+cdef struct Walk:
     Py_ssize_t n3
     double* r3                  # [maxnb]
     double* d3                  # [3 maxnb]
@@ -99,39 +102,43 @@ cdef inline void walk_free(Walk* W) noexcept nogil:
         free(W)
 
 
-cdef inline int visit(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e, const double* pos,
-                      const int* types, const Py_ssize_t* nbr, const double* shift) noexcept nogil:
-    """Visit entry e of centre i: fill W's bond, gather a 3-body neighbour, and say
-    whether the entry is a 2-body bond counted from this end (ENTRY_*)."""
+cdef inline Bond visit(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e, const double* pos,
+                       const int* types, const Py_ssize_t* nbr, const double* shift) noexcept nogil:
+    """Entry e of centre i: the bond, whether it is a 2-body bond counted from
+    this end (``what``, ENTRY_*), and the neighbour gathered into W for 3-body terms."""
+    cdef Bond b
     cdef Py_ssize_t j = nbr[e]
     cdef const double* s = shift + 3 * e
     cdef double r
     cdef int tj, p
-    W.d[0] = pos[3 * j] + s[0] - pos[3 * i]
-    W.d[1] = pos[3 * j + 1] + s[1] - pos[3 * i + 1]
-    W.d[2] = pos[3 * j + 2] + s[2] - pos[3 * i + 2]
-    r = sqrt(W.d[0] * W.d[0] + W.d[1] * W.d[1] + W.d[2] * W.d[2])
-    W.r = r
-    W.j = j
+    b.d[0] = pos[3 * j] + s[0] - pos[3 * i]
+    b.d[1] = pos[3 * j + 1] + s[1] - pos[3 * i + 1]
+    b.d[2] = pos[3 * j + 2] + s[2] - pos[3 * i + 2]
+    r = sqrt(b.d[0] * b.d[0] + b.d[1] * b.d[1] + b.d[2] * b.d[2])
+    b.r = r
+    b.j = j
+    b.p = -1
     if r < 1e-8:
-        return ENTRY_COINCIDENT
+        b.what = ENTRY_COINCIDENT
+        return b
     tj = types[j]
     p = T.pair_of[ti * T.ne + tj]
-    W.tj = tj
-    W.p = p
+    b.p = p
     if T.has3 and r < T.rc3[p]:
         W.r3[W.n3] = r
-        W.d3[3 * W.n3] = W.d[0]
-        W.d3[3 * W.n3 + 1] = W.d[1]
-        W.d3[3 * W.n3 + 2] = W.d[2]
+        W.d3[3 * W.n3] = b.d[0]
+        W.d3[3 * W.n3 + 1] = b.d[1]
+        W.d3[3 * W.n3 + 2] = b.d[2]
         W.j3[W.n3] = j
         W.t3[W.n3] = tj
         W.n3 = W.n3 + 1
+    b.what = ENTRY_SKIP
     if r >= T.rc2[p] or j < i:
-        return ENTRY_SKIP
+        return b
     if j == i and (s[0] < 0 or (s[0] == 0 and (s[1] < 0 or (s[1] == 0 and s[2] < 0)))):
-        return ENTRY_SKIP
-    return ENTRY_BOND
+        return b
+    b.what = ENTRY_BOND
+    return b
 
 
 # A triplet of a centre: its index (-1: the model has none) and the two

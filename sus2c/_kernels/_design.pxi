@@ -100,10 +100,11 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
     cdef Py_ssize_t maxnb = max_neighbours(&offsets[0], offsets.shape[0] - 1)
 
     cdef Py_ssize_t s, i, e, j, a0, erow, srow, fi, fj, fk, col, jj, kk, J, K, base, nbelow
-    cdef int ti, p, q, t, ma, mb, mc, l, m, n, s1, s2, what
+    cdef int ti, p, q, t, ma, mb, mc, l, m, n, s1, s2
     cdef double r, rjk, inv_v, sc, val, gA, gB, gC, ab, dab, adb
     cdef Walk* W
     cdef Triplet tr
+    cdef Bond b
     cdef double* buf
     cdef double* djk
     cdef double* A
@@ -143,12 +144,12 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
                 fi = erow + 1 + 3 * (i - a0)
                 W.n3 = 0
                 for e in range(offsets[i], offsets[i + 1]):
-                    what = visit(T, W, i, ti, e, P, ty, nb, SH)
-                    if what != ENTRY_BOND:
+                    b = visit(T, W, i, ti, e, P, ty, nb, SH)
+                    if b.what != ENTRY_BOND:
                         continue
-                    r = W.r
-                    p = W.p
-                    fj = erow + 1 + 3 * (W.j - a0)
+                    r = b.r
+                    p = b.p
+                    fj = erow + 1 + 3 * (b.j - a0)
                     for q in range(T.p2_start[p], T.p2_start[p + 1]):
                         if r >= T.p2_hi[q]:
                             continue
@@ -159,7 +160,7 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
                         for l in range(4):
                             col = <Py_ssize_t>cols[T.p2_coef[q] + ma + l] - 1
                             if col >= 0:
-                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, col, sc * A[l], sc * dA[l], r, W.d)
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, col, sc * A[l], sc * dA[l], r, b.d)
                 # 3-body: unordered neighbour pairs {j, k} of centre i
                 for jj in range(W.n3):
                     for kk in range(jj + 1, W.n3):

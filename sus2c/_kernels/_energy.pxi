@@ -118,10 +118,11 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef int tt, vz, team, zr
 
     cdef Py_ssize_t z, i, e, j, jj, kk, J, K, c, c2, qb
-    cdef int tid, ti, p, q, t, ma, mb, mc, flag, what
+    cdef int tid, ti, p, q, t, ma, mb, mc, flag
     cdef double r, g, phi, v, ga, gb, gc, rjk
     cdef Walk* W
     cdef Triplet tr
+    cdef Bond b
     cdef double* scratch
     cdef double* acc
     cdef double* cache
@@ -182,16 +183,16 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
             if per_atom:
                 vi = &vbuf[tid, i, 0]
             for e in range(offsets[i], offsets[i + 1]):
-                what = visit(T, W, i, ti, e, P, ty, nb, S)
-                if what == ENTRY_COINCIDENT:
+                b = visit(T, W, i, ti, e, P, ty, nb, S)
+                if b.what == ENTRY_COINCIDENT:
                     bad[2 * tid] = i
-                    bad[2 * tid + 1] = W.j
+                    bad[2 * tid + 1] = b.j
                     continue
-                if what != ENTRY_BOND:
+                if b.what != ENTRY_BOND:
                     continue
-                j = W.j
-                r = W.r
-                p = W.p
+                j = b.j
+                r = b.r
+                p = b.p
                 phi = 0.0
                 g = 0.0
                 flag = 0
@@ -207,9 +208,9 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                 if per_atom:
                     ebuf[tid, i] += 0.5 * phi
                     ebuf[tid, j] += 0.5 * phi
-                    _bond(g, r, W.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], vi, &vbuf[tid, j, 0])
+                    _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], vi, &vbuf[tid, j, 0])
                 else:
-                    _bond(g, r, W.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], NULL, NULL)
+                    _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], NULL, NULL)
 
             # ---- 3-body: unordered neighbour pairs {j, k} of centre i.
             # The ij/ik legs' bases are cached per (neighbour, part, role), and

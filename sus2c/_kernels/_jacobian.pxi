@@ -48,10 +48,11 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
     cdef Py_ssize_t maxnb = max_neighbours(&offsets[0], offsets.shape[0] - 1)
 
     cdef Py_ssize_t s, i, e, a0, erow, srow, fi, fj, fk, jj, kk, J, K, idx, base
-    cdef int ti, p, q, t, ma, mb, mc, l, m, n, k, s1, s2, leg, leg2, what
+    cdef int ti, p, q, t, ma, mb, mc, l, m, n, k, s1, s2, leg, leg2
     cdef double r, rjk, inv_v, f, phi, dphi, d2phi, x, c, val, g1, g2, g3
     cdef Walk* W
     cdef Triplet tr
+    cdef Bond b
     cdef double* buf
     cdef double* djk
     cdef double* A
@@ -94,12 +95,12 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
                 fi = erow + 1 + 3 * (i - a0)
                 W.n3 = 0
                 for e in range(offsets[i], offsets[i + 1]):
-                    what = visit(T, W, i, ti, e, P, ty, nb, SH)
-                    if what != ENTRY_BOND:
+                    b = visit(T, W, i, ti, e, P, ty, nb, SH)
+                    if b.what != ENTRY_BOND:
                         continue
-                    r = W.r
-                    p = W.p
-                    fj = erow + 1 + 3 * (W.j - a0)
+                    r = b.r
+                    p = b.p
+                    fj = erow + 1 + 3 * (b.j - a0)
                     for q in range(T.p2_start[p], T.p2_start[p + 1]):
                         if r >= T.p2_hi[q] or (u2_idx[q, 0] < 0 and u2_idx[q, 2] < 0 and u2_idx[q, 4] < 0):
                             continue
@@ -119,12 +120,12 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
                                 continue
                             f = u2_fac[q, k]
                             if k < 2:
-                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, f * phi, f * dphi, r, W.d)
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, f * phi, f * dphi, r, b.d)
                             elif k < 4:
-                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, -f * dphi, -f * d2phi, r, W.d)
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, -f * dphi, -f * d2phi, r, b.d)
                             else:
                                 _rows(Xp, ld, erow, fi, fj, srow, inv_v, idx, -f * x * dphi,
-                                      -f * (x * d2phi + dphi / u2_l[q]), r, W.d)
+                                      -f * (x * d2phi + dphi / u2_l[q]), r, b.d)
                 for jj in range(W.n3):
                     for kk in range(jj + 1, W.n3):
                         tr = triplet_of(T, ti, W, jj, kk)
