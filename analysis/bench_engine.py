@@ -483,14 +483,14 @@ class LammpsRunner:
         self.name = f"LAMMPS 1 rank ({tag.split('-')[-1]})"
         self.info, self.workdir, self.tag = info, workdir, tag
         self.n = n = len(start)
-        cell, pos, pbc = L._box(start, pad=2.0)
+        cell, pos, pbc = L.lammps_box(start, pad=2.0)
         prism = Prism(cell, pbc=pbc, reduce_cell=True)
         x = prism.vector_to_lammps(pos, wrap=True)
         # ASE velocity (A per ASE time unit) -> metal units (A/ps), rotated into the LAMMPS frame
         v = (start.get_velocities() * (1000.0 * units.fs)) @ prism.rot_mat
         lx, ly, lz, xy, xz, yz = prism.get_lammps_prism()
-        f = L._fmt
-        self.lmp = lmp = L._lammps_instance()
+        f = L.fmt_float
+        self.lmp = lmp = L.lammps_instance()
         lmp.commands_list([
             "units metal",
             "atom_style atomic",
@@ -770,7 +770,7 @@ def main(argv=None):
             from sus2c import lammps as L
 
             L.import_lammps()
-            probe = L._lammps_instance()  # raises ImportError without ML-UF3
+            probe = L.lammps_instance()  # raises ImportError without ML-UF3
             meta["lammps_version"] = probe.version()
             probe.close()
         except ImportError as exc:

