@@ -22,6 +22,9 @@ def _cmd_info(args):
         print(f"  cutoff {model.cutoff:.4f} A")
         for block, n in model.n_parameters().items():
             print(f"  {block:22s} {n}")
+        missing = model.elements_without_interactions()
+        if missing:
+            print(f"  WARNING: no fitted interactions for {', '.join(missing)} (one-body energy only)")
     return 0
 
 
@@ -317,7 +320,12 @@ def build_parser():
 def main(argv=None):
     from .model import ModelError
 
+    import warnings
+
     args = build_parser().parse_args(argv)
+    # warnings meant for the user print as one line, not with a source line
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *rest: f"sus2c {args.command}: warning: {message}\n"
     try:
         return args.func(args) or 0
     except (ModelError, OSError, ValueError, ImportError) as exc:
@@ -326,6 +334,8 @@ def main(argv=None):
             return 0
         print(f"sus2c {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":  # pragma: no cover

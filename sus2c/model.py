@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement
 
@@ -32,11 +33,15 @@ from .splines import Spline1D, Spline3D
 from .terms import (BY_TYPE, TERM_CLASSES, OneBody, PairSpecific, PairUniversal, TripletSpecific,
                     TripletUniversal)
 
+class UncoveredElementWarning(UserWarning):
+    """A model element has no interaction with anything: its atoms get only their one-body energy."""
+
+
 FORMAT = "sus2c-model"
 SCHEMA_VERSION = 2
 
 __all__ = ["Description", "FORMAT", "Model", "ModelError", "SCHEMA_VERSION", "Scaling", "Spline1D", "Spline3D",
-           "load"]
+           "UncoveredElementWarning", "load"]
 
 
 @dataclass
@@ -245,6 +250,18 @@ class Model:
         """The largest distance any term sees."""
         return max([0.0] + [max(self.cutoff2(a, b), self.cutoff3(a, b), self.cutoff3(b, a)) for a, b in self.pairs()])
 
+    def elements_without_interactions(self) -> list:
+        """Elements that no 2- or 3-body term couples to any atom (only their one-body energy)."""
+        d = self.describe()
+        covered = set()
+        for (a, b), parts in d.pairs.items():
+            if parts:
+                covered.update((a, b))
+        for key, parts in d.triplets.items():
+            if parts:
+                covered.update(key)
+        return [e for e in self.elements if e not in covered]
+
     @property
     def has_three_body(self) -> bool:
         return self.term(TripletSpecific) is not None or self.term(TripletUniversal) is not None
@@ -394,6 +411,15 @@ def load(path) -> Model:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path} is not a sus2c model file (not valid JSON: {exc})") from None
     try:
-        return Model.from_dict(d)
+        model = Model.from_dict(d)
     except ModelError as exc:
         raise ModelError(f"{path}: {exc}") from None
+    missing = model.elements_without_interactions()
+    if missing:
+        warnings.warn(
+            f"{path}: element(s) {', '.join(missing)} have no fitted interactions: their atoms get only a "
+            "one-body energy and no forces (the training data probably had none of them)",
+            UncoveredElementWarning,
+            stacklevel=2,
+        )
+    return model

@@ -223,3 +223,29 @@ def test_mo_defaults_and_two_body():
     # two-body only is clearly worse on forces, but still a sane potential
     assert r2["force_mae_ev_per_a"] > r3["force_mae_ev_per_a"]
     assert r2["energy_mae_mev_per_atom"] < 50 and r2["force_mae_ev_per_a"] < 0.4
+
+
+def test_element_without_training_data_is_refused():
+    """[model] elements naming an element absent from the data: refused, naming the element."""
+    train = _emt_frames(4, 1)
+    with pytest.raises(FitError, match=r"element\(s\) Mo are listed in the model elements but no training structure"):
+        fit(train, FitSettings(elements=["Cu", "Mo"], cutoff2=5.0, cutoff3=0.0, intervals2=8, ridge=1e-6,
+                               curvature=1e-6))
+
+
+def test_model_with_an_uncovered_element_says_so(tmp_path, capsys):
+    from sus2c.model import Model, UncoveredElementWarning
+    from sus2c.testing import random_model
+
+    mo = random_model(("Mo",), "specific", None, seed=1)
+    model = Model(["Mo", "W"], one_body={"Mo": -1.0, "W": -2.0}, pair_specific=mo.pair_specific)
+    assert model.elements_without_interactions() == ["W"]
+    path = tmp_path / "m.json"
+    model.save(path)
+    with pytest.warns(UncoveredElementWarning, match=r"element\(s\) W have no fitted interactions"):
+        sus2c.load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["info", str(path)]) == 0
+    assert "no fitted interactions for W" in capsys.readouterr().out
+    assert random_model(("Mo", "W"), "universal", None, seed=1).elements_without_interactions() == []

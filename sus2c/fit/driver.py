@@ -43,7 +43,15 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
             raise FitError(f"{fr.source}: missing energy (every training structure needs one)")
     threads = settings.threads or default_threads()
     t0 = time.perf_counter()
-    elements = list(settings.elements) if settings.elements else infer_elements(frames)
+    found = infer_elements(frames)
+    elements = list(settings.elements) if settings.elements else found
+    absent = [e for e in elements if e not in found]
+    if absent:
+        raise FitError(
+            f"element(s) {', '.join(absent)} are listed in the model elements but no training structure "
+            f"contains them, so nothing about their interactions can be fitted; remove them from "
+            f"[model] elements (the data has {', '.join(found)}) or add training data with them"
+        )
     universal = settings.mode != "specific"
     # one scan of the data: shortest distances (first knots), which pairs and
     # triplets occur (specific terms), distance histograms (universal start)
