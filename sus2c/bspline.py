@@ -14,13 +14,18 @@ Below the first knot (``r < lo``) the basis is continued in one of two ways:
 * ``"taylor"`` (2-body terms): each function by its second-order Taylor
   polynomial at ``lo``, so the continuation is C2 and, with the repulsive
   cubic wall of :func:`wall_coefficient`, keeps rising as atoms approach;
-* ``"constant"`` (3-body legs): each function held at its value at ``lo``, so
-  a 3-body term stays bounded however close atoms come (continuous, with a
-  kink at ``lo``), and the 2-body wall dominates.
+* ``"eased"`` (3-body legs): over one knot interval below ``lo`` each
+  function's slope eases linearly to zero (``B(lo) + B'(lo) (u + u**2/2)`` for
+  ``-1 <= u <= 0``, in units of the interval), and below that it is constant.
+  Value and slope are continuous everywhere (C1: forces do not jump at the
+  first knot), and a 3-body term stays bounded however close atoms come
+  (within half an interval's worth of its slope at ``lo``), so the 2-body
+  wall dominates.
 
 Both are exactly representable by splines with extra knots below ``lo``
-(which is how the LAMMPS export stays exact).  Above ``hi`` every basis
-function is zero.
+(which is how the LAMMPS export stays exact): the Taylor continuation by a
+simple knot at ``lo``, the eased one by double knots at ``lo`` and one
+interval below.  Above ``hi`` every basis function is zero.
 """
 from __future__ import annotations
 
@@ -87,10 +92,13 @@ def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0, continu
     if continuation == "taylor":
         loc = np.where(below, u, u - mu)
         coef[below, :, 3] = 0.0  # second-order Taylor continuation below lo
-    elif continuation == "constant":
-        loc = np.where(below, 0.0, u - mu)
+    elif continuation == "eased":
+        # below lo: c0 + c1 (t + t²/2) with t = max(u, -1)
+        loc = np.where(below, np.maximum(u, -1.0), u - mu)
+        coef[below, :, 2] = 0.5 * coef[below, :, 1]
+        coef[below, :, 3] = 0.0
     else:
-        raise ValueError(f"continuation must be 'taylor' or 'constant', got {continuation!r}")
+        raise ValueError(f"continuation must be 'taylor' or 'eased', got {continuation!r}")
     powers = np.arange(4)
     if derivative == 0:
         upow = loc[..., None] ** powers
@@ -103,8 +111,8 @@ def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0, continu
         B = np.einsum("...kp,...p->...k", coef[..., 2:] * np.array([2.0, 6.0]), upow) / h**2
     else:
         raise ValueError("derivative must be 0, 1 or 2")
-    if continuation == "constant" and derivative > 0:
-        B = np.where(below[..., None], 0.0, B)
+    if continuation == "eased" and derivative > 0:
+        B = np.where((u < -1.0)[..., None], 0.0, B)
     B = np.where(inside[..., None], B, 0.0)
     return mu, B, inside
 

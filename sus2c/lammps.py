@@ -13,10 +13,11 @@ every distance ``r >= 0``:
   legs are below the first knots.)
 * Below each part's first knot ``lo`` the model continues a 2-body part by
   its second-order Taylor polynomial plus a cubic wall (one cubic on
-  ``[0, lo]``, C2 at lo: a simple knot at lo), and each 3-body leg by a
-  constant (its value at lo: continuous with a kink, so the leg needs a
-  3-fold knot at lo -- with fewer the kink is not representable and the
-  export raises :class:`ExportError`).  LAMMPS evaluates repeated interior
+  ``[0, lo]``, C2 at lo: a simple knot at lo), and each 3-body leg by its
+  eased continuation (a quadratic over one knot interval below lo whose
+  slope goes to zero, then a constant: C1 at lo and at lo - h, so the leg
+  needs double knots at both -- with fewer the jumps in curvature are not
+  representable and the export raises :class:`ExportError`).  LAMMPS evaluates repeated interior
   knots (multiplicity <= 3) exactly: its basis-polynomial formulas only
   divide by knot spans of the (non-empty) interval being evaluated, and its
   derivative coefficients divide by ``t[l+4] - t[l+1]``, non-zero for
@@ -101,13 +102,18 @@ def fmt_float(x) -> str:
     return repr(float(x))
 
 
-def _part_breaks(lo, hi, n, lo_multiplicity=1):
+def _part_breaks(lo, hi, n, eased_multiplicity=0):
     """Distinct break points of a clamped uniform spline (lo, ..., hi) and the
-    knot multiplicity each needs: 1 everywhere (the part is C2 there) except
-    ``lo_multiplicity`` at ``lo``."""
+    knot multiplicity each needs: 1 everywhere (the part is C2 there).  With
+    ``eased_multiplicity`` (3-body legs, see sus2c.bspline): that
+    multiplicity at ``lo`` and at ``lo - h``, where the eased continuation
+    below the first knot is only C1."""
     pts = np.unique(bspline.knot_vector(lo, hi, n))
     mult = np.ones(len(pts), dtype=int)
-    mult[0] = lo_multiplicity
+    if eased_multiplicity:
+        mult[0] = eased_multiplicity
+        pts = np.concatenate([[lo - (hi - lo) / n], pts])
+        mult = np.concatenate([[eased_multiplicity], mult])
     return pts, mult
 
 
@@ -168,14 +174,14 @@ def _fit(A, Y, what):
     return X, resid / scale
 
 
-def _change_of_basis(t, part_lo, part_hi, part_n, what, continuation="constant"):
+def _change_of_basis(t, part_lo, part_hi, part_n, what, continuation="eased"):
     """Matrix M with  sum_k c_k B_k^old(r) = sum_a (M c)_a B_a^new(r)  for 0 <= r < t[-1],
     for coefficient vectors c whose last TRIM entries are zero (M acts on c[:-TRIM]).
 
     The old basis is a clamped uniform spline with the sus2c continuation
-    below its first knot (``"constant"`` for 3-body legs, see
+    below its first knot (``"eased"`` for 3-body legs, see
     :func:`sus2c.bspline.evaluate_basis`) and zero above its last.  ``t``
-    must hold a 3-fold knot at ``part_lo`` for the constant continuation.
+    must hold double knots at ``part_lo`` and one interval below it.
     """
     x = _collocation_points(t)
     A_new = _design(t, x)
@@ -227,9 +233,9 @@ def _triplet_block(model, a, b, c):
     ends = (R, R, 2.0 * R)
     ts = []
     for leg in range(3):
-        # each leg of each part is only C0 at its lo (constant continuation below
-        # it): a 3-fold knot there, simple knots elsewhere
-        br = [_part_breaks(p.lo[leg], p.hi[leg], p.intervals[leg], bspline.DEGREE) for p in parts]
+        # each leg of each part is only C1 at its lo and one interval below
+        # (eased continuation): double knots there, simple knots elsewhere
+        br = [_part_breaks(p.lo[leg], p.hi[leg], p.intervals[leg], 2) for p in parts]
         ts.append(_merged_knots(np.concatenate([x[0] for x in br]), ends[leg], np.concatenate([x[1] for x in br])))
     if b == c:
         ts[1] = ts[0]  # identical legs (the parts are symmetric)

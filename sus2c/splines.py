@@ -136,7 +136,7 @@ class Spline3D:
         mus, Bs = [], []
         for leg in range(3):
             mu, B, _ = bspline.evaluate_basis(
-                self.lo[leg], self.hi[leg], self.intervals[leg], rs[leg], continuation="constant"
+                self.lo[leg], self.hi[leg], self.intervals[leg], rs[leg], continuation="eased"
             )
             mus.append(mu)
             Bs.append(B)

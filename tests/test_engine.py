@@ -815,3 +815,44 @@ def test_two_body_repulsive_continuation(two_body, seed):
         assert np.all(np.diff(energies) < 0)
         assert np.all(np.array(forces) > 0)  # pushes the atoms apart
         assert dimer.calc.n_close_atoms == 2
+
+
+@pytest.mark.parametrize("two_body, three_body", [("specific", None), ("universal", None), (None, "specific"),
+                                                  (None, "universal"), ("both", "both")])
+def test_forces_continuous_across_first_knot(two_body, three_body):
+    """Value and slope are continuous at every term's first knot: an equilateral
+    trimer whose sides cross a first knot by +-1e-7 A feels (almost) the same
+    forces (the 3-body term held constant below its knot made them jump by a
+    few per cent), and finite differences there still match the forces."""
+    model = random_model(("Mo",), two_body, three_body, seed=3)
+    knots = [p.lo for p in model.pair_parts("Mo", "Mo")]
+    knots += [min(p.lo) for p in model.triplet_parts("Mo", "Mo", "Mo")]
+    calc = Calculator(model, threads=1)
+
+    def trimer(s):
+        pos = np.array([[0.0, 0.0, 0.0], [s, 0.0, 0.0], [0.5 * s, 0.5 * np.sqrt(3.0) * s, 0.0]])
+        at = Atoms("Mo3", positions=pos + 5.0, pbc=False)
+        at.calc = calc
+        return at
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lo in knots:
+            f_below = trimer(lo - 1e-7).get_forces()
+            f_above = trimer(lo + 1e-7).get_forces()
+            scale = np.abs(f_above).max()
+            assert scale > 1e-3
+            assert np.abs(f_below - f_above).max() < 1e-5 * max(1.0, scale), lo
+            # just below the knot the forces are still the energy's gradient
+            at = trimer(lo - 1e-4)
+            f = at.get_forces()
+            h = 1e-6
+            for i, k in ((1, 0), (2, 1)):
+                p = at.positions.copy()
+                a = trimer(1.0)
+                a.positions = p
+                a.positions[i, k] += h
+                ep = a.get_potential_energy()
+                a.positions[i, k] -= 2 * h
+                em = a.get_potential_energy()
+                assert abs(-(ep - em) / (2 * h) - f[i, k]) < 1e-6 * max(1.0, abs(f[i, k]))

@@ -8,10 +8,11 @@ unordered neighbour pair).
 
 Below a part's first knot ``lo`` a 2-body part is continued by its
 second-order Taylor polynomial plus a cubic wall (C2 at lo) and every 3-body
-leg by a constant (its value at lo: C0, a kink).  The export reproduces both
-with a simple knot (2-body) and a 3-fold knot (3-body legs) at each part's
-lo; the tests below check that LAMMPS evaluates such knot vectors exactly,
-with structures whose bonds and triplet legs reach below the first knots.
+leg by its eased continuation (slope easing to zero over one knot interval,
+then constant: C1 at lo and at lo - h).  The export reproduces both with a
+simple knot (2-body) and double knots (3-body legs, at lo and lo - h); the
+tests below check that LAMMPS evaluates such knot vectors exactly, with
+structures whose bonds and triplet legs reach below the first knots.
 """
 from __future__ import annotations
 
@@ -206,6 +207,11 @@ def _min_lo3(model):
     return min(min(p.lo) for t in model.triplets() for p in model.triplet_parts(*t))
 
 
+def _flat3(parts):
+    """Below this leg length every leg of every part is constant (one interval below its lo)."""
+    return min(p.lo[leg] - (p.hi[leg] - p.lo[leg]) / p.intervals[leg] for p in parts for leg in range(3))
+
+
 def _close_structures(elements):
     """Two triclinic periodic structures whose bonds and 3-body legs reach below
     the first knots (lo ~ 1.4-2.1 A in random_model) but stay above 0.8 A: a
@@ -295,10 +301,13 @@ def test_file_splines_equal_model(tmp_path, n, two, three):
             assert np.all(t[:4] == 0.0) and np.all(t[-4:] == end)
             _, counts = np.unique(t[4:-4], return_counts=True)
             assert counts.max() <= 3  # LAMMPS needs t[l+4] > t[l+1]
-        # every leg of every part is only C0 at its lo: a 3-fold knot there
+        # every leg of every part is only C1 at its lo and one interval below: double knots
         for p in model.triplet_parts(a, b, c):
             for leg, t in enumerate((tij, tik, tjk)):
-                assert np.sum(t == p.lo[leg]) == 3, (a, b, c, leg)
+                h = (p.hi[leg] - p.lo[leg]) / p.intervals[leg]
+                assert np.sum(np.isclose(t, p.lo[leg], rtol=0, atol=1e-12)) >= 2, (a, b, c, leg)
+                if p.lo[leg] - h > 1e-9:
+                    assert np.sum(np.isclose(t, p.lo[leg] - h, rtol=0, atol=1e-12)) >= 2, (a, b, c, leg)
         for x, y in ((a, b), (a, c)):  # 3-body legs inside the pair's 2-body cutoff
             key = (x, y) if (x, y) in data["two_body"] else (y, x)
             assert data["two_body"][key][0][-1] >= rij_cut
@@ -310,19 +319,19 @@ def test_file_splines_equal_model(tmp_path, n, two, three):
         val = _spline3(C, (tij, tik, tjk), (rij, rik, rjk))
         ref = model.triplet_energy(a, b, c, rij, rik, rjk)
         assert np.max(np.abs(val - ref)) < 1e-12 * max(1, np.abs(ref).max())
-        # below the first knot of every part each leg is held constant: the
-        # file's spline there equals its value at that knot and stays within
-        # the coefficient range (no blow-up however short the leg)
-        lo = min(min(p.lo) for p in model.triplet_parts(a, b, c))
-        short = rng.uniform(0.0, lo, (3, s))
-        for leg in range(3):
-            x = [rij, rik, rjk]
-            x[leg] = short[leg]
-            v = _spline3(C, (tij, tik, tjk), x)
-            x[leg] = np.full(s, lo)
-            v_lo = _spline3(C, (tij, tik, tjk), x)
-            assert np.max(np.abs(v - v_lo)) < 1e-12 * max(1, np.abs(v_lo).max())
-            assert np.max(np.abs(v)) <= np.abs(C).max() * (1 + 1e-12)
+        # one knot interval below the first knot of every part each leg is
+        # constant: the file's spline there equals its value at that point
+        # (no blow-up however short the leg)
+        flat = _flat3(model.triplet_parts(a, b, c))
+        if flat > 0:
+            short = rng.uniform(0.0, flat, (3, s))
+            for leg in range(3):
+                x = [rij, rik, rjk]
+                x[leg] = short[leg]
+                v = _spline3(C, (tij, tik, tjk), x)
+                x[leg] = np.full(s, flat)
+                v_lo = _spline3(C, (tij, tik, tjk), x)
+                assert np.max(np.abs(v - v_lo)) < 1e-12 * max(1, np.abs(v_lo).max())
 
 
 @needs_lammps
@@ -399,20 +408,20 @@ def test_three_body_constant_below_first_knot(tmp_path):
     """3-body energy stays bounded below the first knots, in LAMMPS as in sus2c.
 
     A 3-body-only model (specific + universal parts) on a Mo-Nb-Mo trimer:
-    r_ik and r_jk are held fixed while r_ij is scanned from 0.8 A up to the
-    smallest first knot of any part, then beyond it.  r_ij enters each of the
-    trimer's three triplets through one leg only, so below every first knot the
-    energy must be exactly constant (every leg held at its value at lo, no
-    blow-up), bounded by the coefficient range, and equal in LAMMPS, the
-    calculator and the brute-force sum; above lo it must change (the scan is
-    sensitive to r_ij).
+    r_ik and r_jk are held fixed while r_ij is scanned from 0.5 A up to one
+    knot interval below the smallest first knot of any part, then beyond the
+    first knot.  r_ij enters each of the trimer's three triplets through one
+    leg only, so there the energy must be exactly constant (every leg eased to
+    a constant, no blow-up) and equal in LAMMPS, the calculator and the
+    brute-force sum; above lo it must change (the scan is sensitive to r_ij).
     """
     calc_cls = _calculator_class()
     model = random_model(("Mo", "Nb"), two_body=None, three_body="both", seed=21)
     path = tmp_path / "pot.uf3"
     slmp.export_lammps(model, path)
     lo = _min_lo3(model)
-    assert lo > 1.0
+    flat = min(_flat3(model.triplet_parts(*t)) for t in model.triplets())
+    assert flat > 0.5
     rik, rjk = 2.6, 2.5
 
     def trimer(rij):
@@ -420,10 +429,11 @@ def test_three_body_constant_below_first_knot(tmp_path):
         pos = np.array([[0.0, 0.0, 0.0], [x, np.sqrt(rij**2 - x**2), 0.0], [rik, 0.0, 0.0]])
         return Atoms("MoNbMo", positions=pos + 4.0, pbc=False)
 
-    bound = 0.0  # |V| <= max |coefficient| of each part (B-splines: partition of unity)
+    # |V| <= 4^3 max |coefficient| of each part (eased basis values lie in [-1.5, 2.5])
+    bound = 0.0
     for t in (("Mo", "Nb", "Mo"), ("Nb", "Mo", "Mo"), ("Mo", "Mo", "Nb")):
-        bound += sum(np.abs(p.coefficients).max() for p in model.triplet_parts(*t))
-    below = np.linspace(0.8, lo, 5)
+        bound += sum(64 * np.abs(p.coefficients).max() for p in model.triplet_parts(*t))
+    below = np.linspace(0.5, flat, 5)
     energies = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # close-contact warning of the calculator
@@ -490,14 +500,15 @@ def test_lammps_repeated_knots(tmp_path):
                 assert np.max(np.abs(res["forces"] - fd)) < 1e-6
 
 
-@pytest.mark.parametrize("mult", [1, 2])
-def test_three_body_kink_needs_triple_knot(monkeypatch, tmp_path, mult):
-    """With fewer than 3 knots at a 3-body part's lo the constant continuation
-    (a C0 kink) cannot be represented: the export refuses with a clear error
-    instead of writing an inexact file."""
+@pytest.mark.parametrize("mult", [1])
+def test_three_body_continuation_needs_double_knots(monkeypatch, tmp_path, mult):
+    """With simple knots at a 3-body part's lo and lo - h the eased
+    continuation (C1 there) cannot be represented: the export refuses with a
+    clear error instead of writing an inexact file."""
     model = _model(1, "specific", "specific", "pair")
     orig = slmp._part_breaks
-    monkeypatch.setattr(slmp, "_part_breaks", lambda lo, hi, n, lo_multiplicity=1: orig(lo, hi, n, min(lo_multiplicity, mult)))
+    monkeypatch.setattr(slmp, "_part_breaks",
+                        lambda lo, hi, n, eased_multiplicity=0: orig(lo, hi, n, min(eased_multiplicity, mult)))
     with pytest.raises(slmp.ExportError, match="does not represent the model exactly"):
         slmp.export_lammps(model, tmp_path / "p.uf3")
     assert not (tmp_path / "p.uf3").exists()

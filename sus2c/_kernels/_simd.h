@@ -32,15 +32,21 @@ static inline double sus2c_hsum(sus2c_v4 v) { return (v[0] + v[1]) + (v[2] + v[3
 
 /* Values B[0..3] and r-derivatives dB[0..3] of the non-zero basis functions
  * of a 3-body leg at r (< hi); returns the index of the first one.  Below lo
- * the leg is held at its value at lo (constant continuation). */
+ * the leg is eased (sus2c/bspline.py): B(lo) + B'(lo) (t + t^2/2) with
+ * t = max(u, -1), u = (r - lo)/h, so value and slope are continuous at lo
+ * and the leg is constant from one interval below lo down. */
 static inline int sus2c_basis4(double r, double lo, double inv_h, int n, const double* tab,
                                double* B, double* dB) {
     double u = (r - lo) * inv_h;
     int mu;
     const double* T;
     if (u < 0.0) {
-        memcpy(B, tab, 4 * sizeof(double));
-        memset(dB, 0, 4 * sizeof(double));
+        double t = u < -1.0 ? -1.0 : u;
+        double e = t + 0.5 * t * t, de = u < -1.0 ? 0.0 : (1.0 + t) * inv_h;
+        for (int k = 0; k < 4; ++k) {
+            B[k] = tab[k] + e * tab[4 + k];
+            dB[k] = de * tab[4 + k];
+        }
         return 0;
     }
     mu = (int)u;
@@ -63,14 +69,15 @@ static inline int sus2c_basis4(double r, double lo, double inv_h, int n, const d
     return mu;
 }
 
-/* As sus2c_basis4, plus second r-derivatives d2B[0..3] (zero below lo). */
+/* As sus2c_basis4, plus second r-derivatives d2B[0..3]. */
 static inline int sus2c_basis4_d2(double r, double lo, double inv_h, int n, const double* tab,
                                   double* B, double* dB, double* d2B) {
     int mu = sus2c_basis4(r, lo, inv_h, n, tab, B, dB);
     double u = (r - lo) * inv_h;
     const double* T = tab + 16 * mu;
     if (u < 0.0) {
-        memset(d2B, 0, 4 * sizeof(double));
+        for (int k = 0; k < 4; ++k)
+            d2B[k] = u < -1.0 ? 0.0 : tab[4 + k] * inv_h * inv_h;
         return mu;
     }
     u -= mu;
