@@ -36,8 +36,8 @@ def _cmd_export(args):
     print("LAMMPS input lines:")
     print("  units metal")
     print("  newton on")
-    print(f"  {info['pair_style']}")
-    print(f"  {info['pair_coeff']}")
+    for line in info["commands"]:
+        print(f"  {line}")
     print("one-body energies (eV per atom; LAMMPS leaves them out of its energy):")
     for el, e in info["one_body"].items():
         print(f"  {el:3s} {e:.10g}")

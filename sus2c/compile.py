@@ -102,6 +102,13 @@ def _compile(model, bake_scales):
         p3_start.append(len(p3["coef"]))
         t += 1
 
+    # tables of terms with a kernel pass of their own (e.g. the ZBL core)
+    extra = {}
+    for term in model.terms:
+        extra.update(term.kernel_tables(model, pairs))
+    if "zbl" in extra:
+        rc2 = np.maximum(rc2, extra["zbl"][:, 3])
+
     # rc3 is used per (centre element, neighbour element); using the symmetric
     # pair maximum only admits neighbours whose legs evaluate to zero, so it is exact.
     def invh(lo, hi, n):
@@ -117,6 +124,7 @@ def _compile(model, bake_scales):
         "p3_coef": p3["coef"], "p3_tab": p3["tab"],
         "coef": np.concatenate(coef) if coef else np.zeros(1),
         "tab": np.concatenate(tables) if tables else np.zeros(1),
+        "zbl": extra.get("zbl", np.zeros((0, 7))),
     }
     return engine.CompiledModel(ne, tables_, parts2, parts3)
 

@@ -18,6 +18,8 @@ good 2+3-body model for a single-element metal or semiconductor::
     r_min = 1.5                    # default: per pair, just below the data
     mode = "specific"              # "specific" | "universal" | "hybrid"
     scaling = "pair"               # universal scaling: "pair" | "element"
+    zbl = false                    # ZBL core below the data (high pressure, hot MD, cascades)
+    zbl_width = 0.5                # Å: ZBL switched off between r_min - zbl_width and r_min
 
     [fit]
     energy_weight = 0.9            # fractions of the loss, each normalised
@@ -49,7 +51,8 @@ from .fit.settings import FitError, FitSettings
 
 SCHEMA = {
     "data": {"train", "test", "validation_fraction", "type_map"},
-    "model": {"elements", "cutoff2", "cutoff3", "intervals2", "intervals3", "r_min", "mode", "scaling"},
+    "model": {"elements", "cutoff2", "cutoff3", "intervals2", "intervals3", "r_min", "mode", "scaling", "zbl",
+              "zbl_width"},
     "fit": {"energy_weight", "force_weight", "stress_weight", "ridge", "curvature", "cv_folds", "threads", "seed",
             "scaling_iterations"},
     "output": {"model"},
@@ -112,7 +115,11 @@ def load_config(path) -> Config:
     model = raw.get("model", {})
     fitt = raw.get("fit", {})
     kw = {}
-    for key in ("cutoff2", "cutoff3", "r_min"):
+    if "zbl" in model:
+        if not isinstance(model["zbl"], bool):
+            raise ConfigError(f"[model] zbl must be true or false, got {model['zbl']!r}")
+        kw["zbl"] = model["zbl"]
+    for key in ("cutoff2", "cutoff3", "r_min", "zbl_width"):
         if key in model:
             kw[key] = float(_number(model[key], f"[model] {key}"))
     if "intervals2" in model:

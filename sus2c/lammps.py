@@ -206,7 +206,7 @@ def _pair_block(model, a, b, rc_min):
     br = [_part_breaks(p.lo, p.hi, p.intervals) for p in parts]
     t = _merged_knots(np.concatenate([b[0] for b in br]), rc, np.concatenate([b[1] for b in br]))
     x = _collocation_points(t)
-    y = 0.5 * model.pair_energy(a, b, x)
+    y = 0.5 * sum(p(x) for p in parts)  # the spline parts only (analytic terms have styles of their own)
     c, rel = _fit(_design(t, x), y, f"2-body {a}-{b}")
     return t, c, rel
 
@@ -365,16 +365,49 @@ def export_lammps(model, path) -> dict:
     os.replace(tmp, path)
 
     quoted = f'"{path}"' if any(ch.isspace() for ch in path) else path
+    styles = [f"uf3 {3 if three else 2}"]
+    uf3_coeff = f"* * {quoted} {' '.join(el)}"
+    others = _zbl_styles(model)
+    if others:
+        pair_style = "pair_style hybrid/overlay " + " ".join(styles + [s for s, _ in others])
+        coeffs = [f"pair_coeff * * uf3 {quoted} {' '.join(el)}"] + [c for _, cs in others for c in cs]
+    else:
+        pair_style = "pair_style " + styles[0]
+        coeffs = [f"pair_coeff {uf3_coeff}"]
     return {
         "path": path,
-        "pair_style": f"pair_style uf3 {3 if three else 2}",
-        "pair_coeff": f"pair_coeff * * {quoted} {' '.join(el)}",
+        "pair_style": pair_style,
+        "pair_coeff": "\n".join(coeffs),
+        "commands": [pair_style] + coeffs,
         "elements": list(el),
         "one_body": dict(model.one_body),
         "cutoff": max(t[-1] for _, t, _ in pair_blocks),
         "max_fit_residual": worst,
         "narrowest_interval": narrowest,
     }
+
+
+def _zbl_styles(model):
+    """[(substyle, [pair_coeff lines])] for the model's ZBL core: one ``zbl r_in r_out``
+    substyle per distinct switching range (LAMMPS's zbl has one range per instance)."""
+    from ase.data import atomic_numbers
+
+    term = model.term("zbl")
+    if term is None:
+        return []
+    groups = {}
+    for pair, rng in term.switch.items():
+        groups.setdefault(rng, []).append(pair)
+    out = []
+    for k, ((r_in, r_out), pairs) in enumerate(sorted(groups.items())):
+        tag = f"zbl {k + 1}" if len(groups) > 1 else "zbl"
+        lines = []
+        for a, b in pairs:
+            i, j = sorted((model.elements.index(a) + 1, model.elements.index(b) + 1))
+            za, zb = atomic_numbers[model.elements[i - 1]], atomic_numbers[model.elements[j - 1]]
+            lines.append(f"pair_coeff {i} {j} {tag} {fmt_float(za)} {fmt_float(zb)}")
+        out.append((f"zbl {fmt_float(r_in)} {fmt_float(r_out)}", lines))
+    return out
 
 
 def read_lammps_uf3(path) -> dict:
@@ -504,13 +537,15 @@ def _is_model_file(path) -> bool:
     return head.startswith("{")
 
 
-def lammps_compute(path_or_model, atoms, elements=None) -> dict:
+def lammps_compute(path_or_model, atoms, elements=None, commands=None) -> dict:
     """Energy, per-atom energies, forces and stress of ``atoms`` from LAMMPS ``pair_style uf3``.
 
     ``path_or_model``: a file written by :func:`export_lammps`, or a sus2c
     Model / model file (exported to a temporary file first).  ``elements``:
     element of each LAMMPS atom type, in order (default: read from the sus2c
-    header of the file).
+    header of the file).  ``commands``: the ``pair_style`` and ``pair_coeff``
+    lines to use (``export_lammps(...)["commands"]``; default: the uf3 file
+    alone, or everything the export of a model wrote).
 
     The returned ``energy`` and ``energies`` INCLUDE the one-body energies
     written in the file header (``energy_lammps`` is LAMMPS's own number), so
@@ -535,7 +570,8 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
         tmpdir = tempfile.TemporaryDirectory(prefix="sus2c-lammps-")
         info = export_lammps(path_or_model, os.path.join(tmpdir.name, "model.uf3"))
         path = info["path"]
-        three = info["pair_style"].endswith("3")
+        three = "uf3 3" in info["pair_style"]
+        commands = info["commands"]
     else:
         path = p
         three = None
@@ -586,11 +622,12 @@ def lammps_compute(path_or_model, atoms, elements=None) -> dict:
             )
             if created != n:
                 raise RuntimeError(f"LAMMPS accepted {created} of {n} atoms (atom outside the box?)")
-            quoted = f'"{path}"' if any(ch.isspace() for ch in path) else path
+            if commands is None:
+                quoted = f'"{path}"' if any(ch.isspace() for ch in path) else path
+                commands = [f"pair_style uf3 {3 if three else 2}", f"pair_coeff * * {quoted} {' '.join(elements)}"]
             lmp.commands_list(
-                [
-                    f"pair_style uf3 {3 if three else 2}",
-                    f"pair_coeff * * {quoted} {' '.join(elements)}",
+                list(commands)
+                + [
                     "neighbor 1.0 bin",
                     "compute peatom all pe/atom",
                     "thermo_style custom step pe pxx pyy pzz pyz pxz pxy",
@@ -673,7 +710,7 @@ def check_export(model, path=None, structures=None) -> dict:
         calc = sus2c.Calculator(model)
         de = df = ds = 0.0
         for atoms in structures:
-            ref = lammps_compute(path, atoms, elements=model.elements)
+            ref = lammps_compute(path, atoms, elements=model.elements, commands=info["commands"])
             a = atoms.copy()
             a.calc = calc
             e = a.get_potential_energy()

@@ -208,13 +208,20 @@ class Model:
         return d
 
     def labelled_pair_parts(self, a, b):
-        """[(label, r-space Spline1D)] of phi_ab, in summation order."""
+        """[(label, part)] of phi_ab in summation order: r-space Spline1D parts, then
+        analytic ones (e.g. the ZBL core), each callable as ``part(r, derivative)``."""
         key = self.pair_key(a, b)
-        return [(p.label, p.scaled) for t in self.terms for p in t.pair_parts(self, *key)]
+        out = [(p.label, p.scaled) for t in self.terms for p in t.pair_parts(self, *key)]
+        for t in self.terms:
+            f = t.pair_function(self, *key)
+            if f is not None:
+                out.append((t.label, f))
+        return out
 
     def pair_parts(self, a, b):
-        """All parts of phi_ab as r-space splines (specific first, then universal)."""
-        return [s for _, s in self.labelled_pair_parts(a, b)]
+        """The spline parts of phi_ab in r (specific first, then universal)."""
+        key = self.pair_key(a, b)
+        return [p.scaled for t in self.terms for p in t.pair_parts(self, *key)]
 
     def triplet_parts(self, a, b, c):
         """All parts of V_a;bc (centre a, j of element b, k of element c) as r-space splines."""
@@ -227,7 +234,7 @@ class Model:
     def pair_energy(self, a, b, r, derivative: int = 0):
         """phi_ab(r) (or its derivative), including the below-first-knot continuation."""
         r = np.asarray(r, dtype=float)
-        return sum((p(r, derivative) for p in self.pair_parts(a, b)), np.zeros(r.shape))
+        return sum((p(r, derivative) for _, p in self.labelled_pair_parts(a, b)), np.zeros(r.shape))
 
     def triplet_energy(self, a, b, c, rij, rik, rjk):
         """V_a;bc(r_ij, r_ik, r_jk)."""
@@ -235,7 +242,7 @@ class Model:
         return sum((p(rij, rik, rjk) for p in self.triplet_parts(a, b, c)), np.zeros(shape))
 
     def cutoff2(self, a, b) -> float:
-        return max((p.hi for p in self.pair_parts(a, b)), default=0.0)
+        return max((p.hi for _, p in self.labelled_pair_parts(a, b)), default=0.0)
 
     def cutoff3(self, a, b) -> float:
         """Largest r_ij for which a neighbour of element b of a centre a enters a triplet."""
@@ -275,6 +282,8 @@ class Model:
         """Free parameters per block (trimmed coefficients excluded)."""
         counts = {}
         for cls in TERM_CLASSES:
+            if not cls.parameter_block:
+                continue
             t = self.term(cls)
             counts[cls.parameter_block] = t.n_parameters() if t is not None else 0
         uses = any(t.uses_scaling for t in self.terms)
@@ -345,6 +354,7 @@ class Model:
             "pair_universal": lambda t: "universal u(x)",
             "triplet_specific": lambda t: f"{len(t.splines)} specific triplets",
             "triplet_universal": lambda t: "universal g(x)",
+            "zbl": lambda t: "ZBL core",
         }
         parts = [names[t.type](t) if t.type in names else t.type for t in self.terms if t.type != "one_body"]
         return f"<sus2c.Model {'-'.join(self.elements)}: {', '.join(parts) or 'one-body only'}>"

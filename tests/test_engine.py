@@ -856,3 +856,41 @@ def test_forces_continuous_across_first_knot(two_body, three_body):
                 a.positions[i, k] -= 2 * h
                 em = a.get_potential_energy()
                 assert abs(-(ep - em) / (2 * h) - f[i, k]) < 1e-6 * max(1.0, abs(f[i, k]))
+
+
+def test_zbl_core_forces_and_stress_are_derivatives():
+    """A model with a ZBL core: forces and stress equal finite differences of the energy
+    in a compressed, rattled cell whose bonds reach into the core and its switching range."""
+    from sus2c.terms import ZBLCore
+
+    base = random_model(("Mo", "Nb"), "specific", "specific", seed=2)
+    model = Model(base.elements, terms=list(base.terms) + [ZBLCore({("Mo", "Mo"): (1.0, 1.8),
+                                                                     ("Mo", "Nb"): (1.1, 1.7)})])
+    atoms = random_structure("bulk", ("Mo", "Nb"), seed=4, rattle=0.3, a=2.6)
+    atoms.calc = Calculator(model, threads=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = atoms.get_forces()
+        s = atoms.get_stress()
+        h = 1e-5
+        for i, k in ((0, 0), (3, 1), (7, 2)):
+            p = atoms.positions.copy()
+            atoms.positions[i, k] += h
+            ep = atoms.get_potential_energy()
+            atoms.positions[i, k] -= 2 * h
+            em = atoms.get_potential_energy()
+            atoms.positions = p
+            assert abs(-(ep - em) / (2 * h) - f[i, k]) < 1e-5 * max(1.0, abs(f[i, k]))
+        cell = atoms.cell.array.copy()
+        v = atoms.get_volume()
+        for (a, b), voigt in (((0, 0), 0), ((1, 2), 3)):
+            eps = np.zeros((3, 3))
+            eps[a, b] = eps[b, a] = 0.5 * h if a != b else h
+            es = []
+            for sign in (1, -1):
+                atoms.set_cell(cell @ (np.eye(3) + sign * eps), scale_atoms=True)
+                es.append(atoms.get_potential_energy())
+            atoms.set_cell(cell, scale_atoms=True)
+            fd = (es[0] - es[1]) / (2 * h) / v
+            assert abs(fd - s[voigt]) < 1e-5 * max(1.0, abs(s[voigt]))
+    assert abs(f).max() > 10.0  # the core is felt

@@ -249,3 +249,90 @@ def test_model_with_an_uncovered_element_says_so(tmp_path, capsys):
         assert main(["info", str(path)]) == 0
     assert "no fitted interactions for W" in capsys.readouterr().out
     assert random_model(("Mo", "W"), "universal", None, seed=1).elements_without_interactions() == []
+
+
+def test_zbl_core_is_fixed_in_the_fit_exact_in_lammps_and_keeps_compression_repulsive(tmp_path):
+    """[model] zbl: the ZBL core sits below each pair's first knot, the fit sees it
+    as a fixed term (same fit quality), the model file keeps it, and under extreme
+    compression the pressure keeps rising as the cell shrinks."""
+    from ase.build import bulk
+
+    from sus2c.lammps import check_export
+    from sus2c.terms import ZBLCore
+
+    train = _emt_frames(20, 1)
+    common = dict(cutoff2=5.0, cutoff3=4.0, intervals2=12, intervals3=(4, 4, 8), threads=2, ridge=1e-8,
+                  curvature=1e-7)
+    plain = fit(train, FitSettings(**common)).model
+    res = fit(train, FitSettings(**common, zbl=True, zbl_width=0.6))
+    model = res.model
+    zbl = model.term(ZBLCore)
+    r_min = model.metadata["fit"]["r_min"]["Cu-Cu"]
+    assert zbl.switch[("Cu", "Cu")] == pytest.approx((r_min - 0.6, r_min))
+    # inside the data the ZBL core is zero: the fitted splines are the same
+    test = _emt_frames(5, 2)
+    e_plain = evaluate(plain, test, threads=1)
+    e_zbl = evaluate(model, test, threads=1)
+    assert e_zbl["force_rmse_ev_per_a"] == pytest.approx(e_plain["force_rmse_ev_per_a"], rel=1e-9)
+    # extreme compression: E rises and P rises monotonically as the cell shrinks
+    pressures = []
+    for a in np.linspace(2.2, 3.0, 17):  # training lattice constants ~3.54-3.68 A
+        at = bulk("Cu", "fcc", a=a, cubic=True)
+        at.calc = Calculator(model, threads=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pressures.append(-np.mean(at.get_stress()[:3]))
+    assert np.all(np.diff(pressures) < 0), pressures
+    # saved and loaded, then exported: LAMMPS (uf3 + zbl in hybrid/overlay) gives the same numbers
+    path = tmp_path / "m.json"
+    model.save(path)
+    loaded = sus2c.load(path)
+    assert loaded.to_dict() == model.to_dict()
+    try:
+        from sus2c.lammps import import_lammps
+
+        import_lammps()
+    except ImportError:
+        return
+    check = check_export(loaded, structures=[_compressed(k) for k in range(3)])
+    assert "zbl" in check["export"]["pair_style"]
+    assert check["forces"] < 1e-9 and check["energy_per_atom"] < 1e-10
+
+
+def _compressed(seed):
+    from ase.build import bulk
+
+    at = bulk("Cu", "fcc", a=2.9, cubic=True).repeat((2, 2, 2))
+    at.positions += np.random.default_rng(seed).normal(scale=0.15, size=at.positions.shape)
+    return at
+
+
+@mo
+def test_mo_zbl_core_makes_extreme_compression_repulsive():
+    """Tuned Mo model, bcc compressed until every nearest-neighbour bond is shorter
+    than any in the training data (a <= 2.0 A, nearest neighbours <= 1.73 A; the
+    data's shortest Mo-Mo distance is 1.88 A): without the ZBL core the pressure
+    falls as the cell shrinks from a = 2.1 to 2.0 A (a negative bulk modulus),
+    with it the pressure rises monotonically down to a = 1.5 A."""
+    from ase.build import bulk
+
+    cfg = load_config(EXAMPLES / "mo" / "fit.toml")
+    frames = read_frames(cfg.train)
+
+    def pressures(model, lattice):
+        out = []
+        for a in lattice:
+            at = bulk("Mo", "bcc", a=a, cubic=True)
+            at.calc = Calculator(model, threads=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out.append(-np.mean(at.get_stress()[:3]))
+        return np.array(out)
+
+    plain = fit(frames, cfg.settings).model
+    p = pressures(plain, [2.0, 2.1])
+    assert p[0] < p[1]  # the pathology
+    cfg.settings.zbl = True
+    model = fit(frames, cfg.settings).model
+    p = pressures(model, np.linspace(1.5, 2.0, 11))
+    assert np.all(np.diff(p) < 0), p

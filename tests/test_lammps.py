@@ -590,3 +590,28 @@ def test_export_without_lammps(tmp_path):
     first = text.splitlines()[0]
     assert "UNITS: metal" in first  # LAMMPS checks the units on the first line
     assert os.path.exists(info["path"])
+
+
+def _with_zbl(model, switch):
+    from sus2c.terms import ZBLCore
+
+    return Model(model.elements, terms=list(model.terms) + [ZBLCore(switch)], scaling=model.scaling)
+
+
+@needs_lammps
+def test_zbl_core_exports_as_hybrid_overlay(tmp_path):
+    """A model with a ZBL core (its own switching range per pair) runs in LAMMPS as
+    pair_style hybrid/overlay uf3 + one zbl instance per range, with the same
+    energies, forces and stresses as the calculator, deep in the ZBL range."""
+    base = random_model(("Mo", "Nb"), two_body="both", three_body="specific", seed=8)
+    model = _with_zbl(base, {("Mo", "Mo"): (1.0, 1.8), ("Mo", "Nb"): (1.1, 1.7), ("Nb", "Nb"): (1.0, 1.8)})
+    info = slmp.export_lammps(model, tmp_path / "pot.uf3")
+    assert info["pair_style"] == "pair_style hybrid/overlay uf3 3 zbl 1.0 1.8 zbl 1.1 1.7"
+    assert "pair_coeff 1 2 zbl 2 42.0 41.0" in info["commands"]
+    structures = [random_structure("bulk", model.elements, seed=s, rattle=0.3, a=2.6) for s in (1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = slmp.check_export(model, structures=structures)
+        shortest = min(float(a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)].min()) for a in structures)
+    assert shortest < 1.2  # the structures reach deep into the ZBL core
+    assert d["energy_per_atom"] < 1e-10 and d["forces"] < 1e-9 and d["stress"] < 1e-11

@@ -52,6 +52,9 @@ cdef struct Tables:
     const Py_ssize_t* p3_tab    # per leg
     const double* coef          # every coefficient (or column number + 1 in a fit layout)
     const double* tab           # every basis table, [interval][power][k]
+    # ZBL core (sus2c/terms/zbl.py): per pair k Za Zb, 1/a, r_in, r_out, A, B, C
+    int has_zbl
+    const double* zbl
 
 
 # One neighbour-list entry of the centre being visited, returned by value

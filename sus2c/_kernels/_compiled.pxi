@@ -2,7 +2,7 @@
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport sqrt
+from libc.math cimport exp, sqrt
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
@@ -24,6 +24,7 @@ _TABLES = {
     "trip_of": np.int32, "trip_swap": np.int32, "p3_start": np.int32,
     "p3_lo": np.float64, "p3_hi": np.float64, "p3_invh": np.float64, "p3_n": np.int32,
     "p3_coef": np.intp, "p3_tab": np.intp, "coef": np.float64, "tab": np.float64,
+    "zbl": np.float64,
 }
 
 
@@ -110,6 +111,8 @@ cdef class CompiledModel:
         self.t.p3_tab = <const Py_ssize_t*>_data(T["p3_tab"])
         self.t.coef = <const double*>_data(T["coef"])
         self.t.tab = <const double*>_data(T["tab"])
+        self.t.has_zbl = T["zbl"].size > 0
+        self.t.zbl = <const double*>_data(T["zbl"])
 
     @property
     def max_cutoff(self):

@@ -30,6 +30,32 @@ cdef inline double _pair(double r, double lo, double inv_h, int n, const double*
     return c[0] + u * (c[1] + u * (c[2] + u * c[3]))
 
 
+cdef inline double _zbl(double r, const double* z, double* dphi) noexcept nogil:
+    """The ZBL core of one pair (z: k Za Zb, 1/a, r_in, r_out, A, B, C; caller checks
+    r < r_out) and its r-derivative, with LAMMPS's switching polynomial."""
+    cdef double e = 0.0, de = 0.0, x, t
+    x = exp(-3.19980 * z[1] * r)
+    e += 0.18175 * x
+    de -= 0.18175 * 3.19980 * z[1] * x
+    x = exp(-0.94229 * z[1] * r)
+    e += 0.50986 * x
+    de -= 0.50986 * 0.94229 * z[1] * x
+    x = exp(-0.40290 * z[1] * r)
+    e += 0.28022 * x
+    de -= 0.28022 * 0.40290 * z[1] * x
+    x = exp(-0.20162 * z[1] * r)
+    e += 0.02817 * x
+    de -= 0.02817 * 0.20162 * z[1] * x
+    # k zz phi(r/a) / r
+    dphi[0] = z[0] * (de - e / r) / r
+    e = z[0] * e / r + z[6]
+    if r > z[2]:
+        t = r - z[2]
+        e += t * t * t * (z[4] / 3.0 + z[5] / 4.0 * t)
+        dphi[0] += t * t * (z[4] + z[5] * t)
+    return e
+
+
 cdef inline void _bond(double g, double r, const double* d, double* fi, double* fj,
                        double* vir, double* vi, double* vj) noexcept nogil:
     """Apply dE/dr = g of the bond d = x_j - x_i: forces, virial, per-atom virial halves."""
@@ -201,6 +227,9 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                         phi = phi + _pair(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q],
                                           &T.p2_poly[T.p2_poly_off[q]], T.p2_wall[q], &ga, &flag)
                         g = g + ga
+                if T.has_zbl and r < T.zbl[7 * p + 3]:
+                    phi = phi + _zbl(r, &T.zbl[7 * p], &ga)
+                    g = g + ga
                 if flag:
                     belowbuf[tid, i] = 1
                     belowbuf[tid, j] = 1

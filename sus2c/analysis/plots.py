@@ -88,8 +88,9 @@ def _axes(ax, figsize=(5.0, 3.8)):
 
 
 def _pair_span(model, a, b):
-    """(first knot, cutoff) of phi_ab over all its parts, or None without a 2-body term."""
-    parts = model.pair_parts(a, b)
+    """(first knot, cutoff) of phi_ab over all its parts (a ZBL core from where it
+    switches on), or None without a 2-body term."""
+    parts = [p for _, p in model.labelled_pair_parts(a, b)]
     if not parts:
         return None
     return min(p.lo for p in parts), max(p.hi for p in parts)
@@ -209,7 +210,7 @@ def plot_pair(
     ax.axhline(0.0, color="0.6", lw=0.6, gid="zero")
     ax.plot(r, phi, color="k", lw=1.6, label=r"$\varphi_{%s%s}(r)$" % (a, b), gid="phi")
     labelled = model.labelled_pair_parts(a, b)
-    styles = {"specific": ("tab:blue", "o"), "universal": ("tab:red", "s")}
+    styles = {"specific": ("tab:blue", "o"), "universal": ("tab:red", "s"), "ZBL": ("tab:purple", "^")}
     if parts and len(labelled) > 1:
         for label, p in labelled:
             ax.plot(r, p(r), color=styles[label][0], lw=1.0, ls="--", label=label, gid=f"part:{label}")

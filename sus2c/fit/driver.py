@@ -5,7 +5,7 @@ scalars) -> model.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations_with_replacement
 
 import numpy as np
@@ -14,6 +14,7 @@ from .._kernels import default_threads
 from ..distances import pair_statistics
 from ..evaluate import errors_of, evaluate
 from ..model import Model
+from ..terms import ZBLCore
 from .layout import Layout, universal_x_ranges
 from .rows import accumulate, type_weights
 from .settings import FitError, FitSettings
@@ -70,6 +71,11 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
             if d is not None and d < settings.r_min:
                 raise FitError(f"r_min = {settings.r_min} Å but the data has a {a}-{b} distance of {d:.3f} Å")
     r_min = choose_r_min(dmin, settings.cutoff2, settings.intervals2)
+    # fixed terms (no free parameters): the rest of the model is fitted to the data minus them
+    # (the ZBL core is switched on below each pair's first knot, i.e. below its shortest distance in the data)
+    fixed = [ZBLCore.for_fit(r_min, settings.zbl_width)] if settings.zbl else []
+    if fixed:
+        frames = minus_fixed_terms(frames, Model(elements, terms=fixed), threads)
     rng = np.random.default_rng(settings.seed)
     k = max(1, int(settings.cv_folds))
     folds = rng.permutation(np.arange(len(frames)) % k)
@@ -137,11 +143,14 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
             "n_structures": int(grams.n_structures.sum()),
             "n_atoms": int(grams.n_atoms.sum()),
             "cv_errors": cv,
+            "zbl": {"width": settings.zbl_width} if settings.zbl else None,
         }
     }
     if scaling_info is not None:
         meta["scaling"] = scaling_info
     model = layout.model(sol.coef, metadata=meta)
+    if fixed:
+        model = Model(elements, terms=model.terms + fixed, scaling=model.scaling, metadata=meta)
     return FitResult(
         model,
         sol,
@@ -157,3 +166,18 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
         },
         grams.nbytes,
     )
+
+
+def minus_fixed_terms(frames, fixed, threads):
+    """The frames with the energies, forces and stresses of the model ``fixed`` taken off their labels."""
+    preds = evaluate(fixed, frames, threads=threads, return_predictions=True)["predictions"]
+    out = []
+    for fr, p in zip(frames, preds):
+        out.append(replace(
+            fr,
+            energy=None if fr.energy is None else fr.energy - p["energy"],
+            forces=None if fr.forces is None else fr.forces - p["forces"],
+            stress=None if (fr.stress is None or p["stress"] is None) else fr.stress - p["stress"],
+        ))
+    return out
+

@@ -33,6 +33,8 @@ class FitSettings:
     threads: int = None
     seed: int = 0
     scaling_iterations: int = 20  # universal/hybrid: Levenberg-Marquardt steps on the scalars (0: keep initial)
+    zbl: bool = False  # add the ZBL core below each pair's first knot (a fixed term)
+    zbl_width: float = 0.5  # Å: the ZBL core is switched off between r_min - zbl_width and r_min
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -60,6 +62,8 @@ class FitSettings:
             v = getattr(self, name)
             if not (v == "cv" or (isinstance(v, (int, float)) and v >= 0)):
                 raise FitError(f"{name} must be a number >= 0 or 'cv', got {v!r}")
+        if not (self.zbl_width > 0):
+            raise FitError(f"zbl_width must be > 0 Å, got {self.zbl_width}")
         if int(self.cv_folds) < 2 and "cv" in (self.ridge, self.curvature):
             raise FitError("cross-validation needs cv_folds >= 2")
 

@@ -8,11 +8,12 @@ from .base import PairPart, Term, TripletPart
 from .one_body import OneBody
 from .pair import PairSpecific, PairUniversal
 from .triplet import TripletSpecific, TripletUniversal
+from .zbl import ZBLCore
 
 #: every term class, in canonical order (the order parts are summed in)
-TERM_CLASSES = sorted([OneBody, PairSpecific, PairUniversal, TripletSpecific, TripletUniversal],
+TERM_CLASSES = sorted([OneBody, PairSpecific, PairUniversal, TripletSpecific, TripletUniversal, ZBLCore],
                       key=lambda cls: cls.order)
 BY_TYPE = {cls.type: cls for cls in TERM_CLASSES}
 
 __all__ = ["BY_TYPE", "TERM_CLASSES", "OneBody", "PairPart", "PairSpecific", "PairUniversal", "Term",
-           "TripletPart", "TripletSpecific", "TripletUniversal"]
+           "TripletPart", "TripletSpecific", "TripletUniversal", "ZBLCore"]

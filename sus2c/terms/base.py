@@ -113,6 +113,15 @@ class Term:
         """Parts of V_a;bc for a canonical triplet (centre a, b <= c)."""
         return []
 
+    def pair_function(self, model, a, b):
+        """An analytic (non-spline) part of phi_ab for a canonical pair, callable as
+        ``f(r, derivative=0)`` with ``lo``, ``hi`` and ``knots``; None if the term has none."""
+        return None
+
+    def kernel_tables(self, model, pairs) -> dict:
+        """Extra named tables the kernels read for this term (see sus2c/compile.py)."""
+        return {}
+
     def map_coefficients(self, fn) -> "Term":
         """The same term with every coefficient array c replaced by fn(c)."""
         raise NotImplementedError
