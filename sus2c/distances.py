@@ -40,6 +40,7 @@ class PairStatistics:
     histogram: dict = field(default_factory=dict)
     pairs2: set = field(default_factory=set)
     triplets: set = field(default_factory=set)
+    per_frame: np.ndarray = None  # (frames, ne, ne): each frame's shortest distance per pair (inf: none)
 
     @property
     def edges(self) -> np.ndarray:
@@ -78,7 +79,10 @@ def pair_statistics(frames, elements, cutoff, cutoff2=None, cutoff3=0.0, histogr
     dmax = np.full((ne, ne), -np.inf)
     near2 = np.zeros((ne, ne), dtype=bool)
     hist = {}
+    per_frame = []
     for fr in frames:
+        fmin = np.full((ne, ne), np.inf)
+        per_frame.append(fmin)
         atoms = getattr(fr, "atoms", fr)
         if len(atoms) == 0:
             continue
@@ -91,7 +95,8 @@ def pair_statistics(frames, elements, cutoff, cutoff2=None, cutoff3=0.0, histogr
         ti, tj = t[ci], t[idx[keep]]
         lo, hi = np.minimum(ti, tj), np.maximum(ti, tj)
         inside = d < cutoff
-        np.minimum.at(dmin, (lo[inside], hi[inside]), d[inside])
+        np.minimum.at(fmin, (lo[inside], hi[inside]), d[inside])
+        np.minimum(dmin, fmin, out=dmin)
         np.maximum.at(dmax, (lo[inside], hi[inside]), d[inside])
         in2 = d < cutoff2
         near2[lo[in2], hi[in2]] = True
@@ -113,6 +118,7 @@ def pair_statistics(frames, elements, cutoff, cutoff2=None, cutoff3=0.0, histogr
                         if b == c and row[b] < 2:
                             continue
                         st.triplets.add((elements[t[i_atom]], elements[b], elements[c]))
+    st.per_frame = np.array(per_frame).reshape(len(per_frame), ne, ne)
     for i, j in combinations_with_replacement(range(ne), 2):
         key = (elements[i], elements[j])
         seen = np.isfinite(dmin[i, j])

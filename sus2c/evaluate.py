@@ -19,6 +19,7 @@ A quantity without data is None.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -138,14 +139,23 @@ def evaluate(model_or_calc, frames, threads=None, return_predictions=False) -> d
 
     Returns
     -------
-    dict with the keys in :data:`KEYS` for all frames, and ``"groups"``:
-    ``{group name: dict with the same keys}`` in order of first appearance.
+    dict with the keys in :data:`KEYS` for all frames, ``"groups"``:
+    ``{group name: dict with the same keys}`` in order of first appearance,
+    and the model's domain of validity (sus2c calculators only):
+    ``"outside"``, one entry ``{source, group, n_atoms, n_atoms_outside}``
+    per structure with atoms outside the range the model was fitted on
+    (closer than a term's first knot), and ``"inside"``, the errors over the
+    other structures (None when every structure is inside).
     """
+    from .calculator import CloseContactWarning
+
     frames = list(frames)
     if not frames:
         raise ValueError("no structures to evaluate")
     calc, restore = _calculator(model_or_calc, threads)
     total = ErrorAccumulator()
+    inside = ErrorAccumulator()
+    outside = []
     groups: dict[str, ErrorAccumulator] = {}
     predictions = [] if return_predictions else None
     try:
@@ -154,11 +164,15 @@ def evaluate(model_or_calc, frames, threads=None, return_predictions=False) -> d
             atoms.calc = calc
             periodic = bool(np.all(atoms.pbc))
             try:
-                energy = float(atoms.get_potential_energy())
-                forces = np.array(atoms.get_forces(), dtype=float)
-                stress = np.array(atoms.get_stress(voigt=True), dtype=float) if periodic else None
+                with warnings.catch_warnings():
+                    # atoms outside the fitted range are reported below, per structure
+                    warnings.simplefilter("ignore", CloseContactWarning)
+                    energy = float(atoms.get_potential_energy())
+                    forces = np.array(atoms.get_forces(), dtype=float)
+                    stress = np.array(atoms.get_stress(voigt=True), dtype=float) if periodic else None
             except ValueError as exc:  # e.g. an element the model does not know
                 raise ValueError(f"{frame.source or 'frame'}: {exc}") from exc
+            n_out = int(getattr(calc, "n_close_atoms", 0) or 0)
             p = {
                 "source": frame.source,
                 "group": frame.group,
@@ -167,14 +181,22 @@ def evaluate(model_or_calc, frames, threads=None, return_predictions=False) -> d
                 "forces": forces,
                 "stress": stress,
             }
+            p["n_atoms_outside"] = n_out
             total.add_prediction(frame, p)
             groups.setdefault(frame.group, ErrorAccumulator()).add_prediction(frame, p)
+            if n_out:
+                outside.append({"source": frame.source, "group": frame.group, "n_atoms": len(atoms),
+                                "n_atoms_outside": n_out})
+            else:
+                inside.add_prediction(frame, p)
             if predictions is not None:
                 predictions.append(p)
     finally:
         restore()
     out = total.result()
     out["groups"] = {name: acc.result() for name, acc in groups.items()}
+    out["outside"] = outside
+    out["inside"] = inside.result() if outside and inside.n_structures else None
     if predictions is not None:
         out["predictions"] = predictions
     return out
@@ -188,6 +210,8 @@ def format_table(result) -> str:
     """A fixed-width table: one line per group, then the overall line."""
     rows = [(str(name), r) for name, r in result.get("groups", {}).items()]
     rows.append(("overall", result))
+    if result.get("inside"):
+        rows.append(("inside fitted range", result["inside"]))
     w = max(8, max(len(name) for name, _ in rows))
     head1 = (
         f"{'group':<{w}} {'structs':>7} {'atoms':>8}  {'E MAE':>8} {'E RMSE':>8}  "
@@ -198,8 +222,9 @@ def format_table(result) -> str:
         f"{'eV/A':>8} {'eV/A':>8}  {'GPa':>8} {'GPa':>8}"
     )
     lines = [head1, head2, "-" * len(head1)]
+    n_groups = len(result.get("groups", {}))
     for k, (name, r) in enumerate(rows):
-        if k == len(rows) - 1:
+        if k == n_groups:
             lines.append("-" * len(head1))
         lines.append(
             f"{name:<{w}} {r['n_structures']:>7d} {r['n_atoms']:>8d}  "
@@ -207,4 +232,14 @@ def format_table(result) -> str:
             f"{_fmt(r['force_mae_ev_per_a'], 8, 4)} {_fmt(r['force_rmse_ev_per_a'], 8, 4)}  "
             f"{_fmt(r['stress_mae_gpa'], 8, 3)} {_fmt(r['stress_rmse_gpa'], 8, 3)}"
         )
+    outside = result.get("outside") or []
+    if outside:
+        lines.append(
+            f"{len(outside)} of {result['n_structures']} structures have atoms outside the range the model was "
+            "fitted on (closer than a term's first knot); 'inside fitted range' leaves them out:"
+        )
+        for o in outside[:10]:
+            lines.append(f"  {o['source'] or '(no source)'}: {o['n_atoms_outside']} of {o['n_atoms']} atoms")
+        if len(outside) > 10:
+            lines.append(f"  ... and {len(outside) - 10} more (--json lists them all)")
     return "\n".join(lines)

@@ -57,8 +57,14 @@ class Scaling:
             if not (math.isfinite(r0) and math.isfinite(l)) or l <= 0:
                 raise ModelError(f"{where}: pair {a}-{b} needs finite r0 and l > 0, got r0={r0}, l={l}")
 
+    GAUGE = 3  # scalars a universal function absorbs: one amplitude, one affine map of x
+
     def n_parameters(self, elements, pairs) -> int:
-        return len(elements) + (2 * len(pairs) if self.mode == "pair" else 2 * len(elements))
+        """Free scalars: amplitudes and (r0, l) per pair or (rho, lambda) per element,
+        less the three the universal functions absorb (gauge; the fit holds the
+        first element's amplitude and its like pair's map fixed)."""
+        n = len(elements) + (2 * len(pairs) if self.mode == "pair" else 2 * len(elements))
+        return n - self.GAUGE
 
     def to_dict(self, elements, pairs):
         d = {"mode": self.mode, "amplitudes": {e: float(self.amplitudes[e]) for e in elements}}

@@ -48,7 +48,7 @@ def _frames(model):
 def test_self_consistent_labels_give_zero_errors(model):
     frames = _frames(model)
     r = evaluate(model, frames, threads=1)
-    assert set(r) == set(KEYS) | {"groups"}
+    assert set(r) == set(KEYS) | {"groups", "outside", "inside"}
     for key in KEYS[:6]:
         assert r[key] == pytest.approx(0.0, abs=1e-9), key
     assert r["n_structures"] == 4
@@ -155,7 +155,7 @@ def test_cli_evaluate_json(model, tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     r = json.loads(out)
-    assert set(r) == set(KEYS) | {"groups"}
+    assert set(r) == set(KEYS) | {"groups", "outside", "inside"}
     assert set(r["groups"]) == {"bulk", "slab"}
     assert r["energy_mae_mev_per_atom"] == pytest.approx(3.0, rel=1e-6)
     assert r["force_mae_ev_per_a"] == pytest.approx(0.0, abs=1e-6)
@@ -195,3 +195,22 @@ def test_cli_evaluate_mlip_cfg(model, tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 2 and captured.out == ""
     assert "type map" in captured.err and "set.cfg" in captured.err
+
+
+def test_structures_outside_the_fitted_range_are_named(model, capsys, tmp_path):
+    """A structure with atoms closer than a first knot is named, with how many atoms,
+    and the errors are given with and without it (DESIGN section 7)."""
+    frames = _frames(model)
+    squeezed = frames[0].atoms.copy()
+    squeezed.positions[1] = squeezed.positions[0] + [0.9, 0.0, 0.0]  # far below every first knot
+    bad = Frame(squeezed, energy=frames[0].energy, forces=frames[0].forces, stress=frames[0].stress,
+                source="squeezed:0", group="squeezed")
+    r = evaluate(model, frames + [bad], threads=1)
+    assert [o["source"] for o in r["outside"]] == ["squeezed:0"]
+    assert r["outside"][0]["n_atoms_outside"] >= 2
+    assert r["inside"]["n_structures"] == len(frames)
+    assert r["inside"]["energy_mae_mev_per_atom"] == pytest.approx(0.0, abs=1e-9)
+    assert r["energy_mae_mev_per_atom"] > 1.0  # the squeezed structure's error is in the overall numbers
+    table = format_table(r)
+    assert "inside fitted range" in table and "squeezed:0: " in table
+    assert evaluate(model, frames, threads=1)["outside"] == []

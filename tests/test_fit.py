@@ -336,3 +336,18 @@ def test_mo_zbl_core_makes_extreme_compression_repulsive():
     model = fit(frames, cfg.settings).model
     p = pressures(model, np.linspace(1.5, 2.0, 11))
     assert np.all(np.diff(p) < 0), p
+
+
+def test_demo_test_structures_lie_inside_the_training_distances():
+    """The demo's test set holds no structure with a pair closer than the training
+    set's shortest distance of that pair (it tests the fit, not an extrapolation)."""
+    from sus2c.distances import pair_statistics
+    from sus2c.workflows import demo_structures
+
+    train, test = demo_structures(n_train=60, n_test=20, seed=3)
+    assert len(train) == 60 and len(test) == 20
+    els = ["Cu", "Ni"]
+    lo_train = pair_statistics(train, els, 5.0).shortest
+    lo_test = pair_statistics(test, els, 5.0).shortest
+    for pair, d in lo_test.items():
+        assert d is None or d >= lo_train[pair], pair

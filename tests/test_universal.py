@@ -148,8 +148,13 @@ def test_element_mode_predicts_a_pair_never_seen_together():
 def test_fitted_universal_models_save_load_and_export(tmp_path, mode):
     true = random_model(["Nb", "Mo"], "both", "both", seed=2, rc2=4.8, rc3=3.8, intervals2=10, intervals3=(4, 4, 7))
     frames = _labelled(true, ["Nb", "Mo"], range(15))
+    lines = []
     res = fit(frames, FitSettings(cutoff2=4.8, cutoff3=3.8, intervals2=10, intervals3=(4, 4, 7), mode=mode,
-                                  scaling_iterations=3, cv_folds=3, threads=2))
+                                  scaling_iterations=3, cv_folds=3, threads=2), log=lines.append)
+    # the parameter count says how many scalars the scaling fit moved (gauge-fixed ones are not free)
+    free = [int(x.split("(")[1].split()[0]) for x in lines if "free scalars" in x]
+    assert free == [res.model.n_parameters()["scaling"]] == [2 + 2 * 3 - 3]
+    assert res.cv_errors["n_extrapolated"] >= 0
     path = tmp_path / "m.json"
     res.model.save(path)
     back = sus2c.load(path)

@@ -117,16 +117,26 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
     sol = solve(grams, layout, settings, threads)
     t_solve = time.perf_counter()
     # cross-validation errors at the chosen point: each fold's model on its held-out structures
+    # A held-out structure holding a pair's shortest distance in the data is, for
+    # its fold's model, an extrapolation (nothing but the penalties sets that
+    # model below the fold's own shortest distance): such structures are
+    # counted, and the CV errors also given without them.
     cv = None
     if sol.fold_coef:
-        held, preds = [], []
+        held, preds, extrapolated = [], [], []
         used = [f for f in range(grams.n_folds) if grams.n_structures[f] > 0]
         for f, c in zip(used, sol.fold_coef):
+            mine = folds == f
             sub = [fr for fr, g in zip(frames, folds) if g == f]
             r = evaluate(layout.model(c), sub, threads=threads, return_predictions=True)
             held.extend(sub)
             preds.extend(r["predictions"])
+            fold_min = stats.per_frame[~mine].min(axis=0) if (~mine).any() else np.full(stats.per_frame.shape[1:], np.inf)
+            extrapolated.extend(bool(np.any(m < fold_min)) for m in stats.per_frame[mine])
         cv = errors_of(held, preds)
+        inside = [(fr, p) for fr, p, x in zip(held, preds, extrapolated) if not x]
+        cv["n_extrapolated"] = len(held) - len(inside)
+        cv["inside"] = errors_of(*zip(*inside)) if inside and len(inside) < len(held) else None
     t_cv = time.perf_counter()
     meta = {
         "fit": {
