@@ -11,7 +11,6 @@ from itertools import combinations_with_replacement
 import numpy as np
 
 from .._kernels import default_threads
-from ..distances import pair_statistics
 from ..evaluate import errors_of, evaluate
 from ..model import Model
 from ..terms import ZBLCore
@@ -19,7 +18,9 @@ from .layout import Layout, universal_x_ranges
 from .rows import accumulate, type_weights
 from .settings import FitError, FitSettings
 from .solve import Solution, solve
-from .start import PEAK_CUTOFF, choose_r_min, infer_elements, infer_unseen_pairs, initial_scaling
+from .auto import select, wants_selection
+from .folds import random_folds
+from .start import PEAK_CUTOFF, infer_unseen_pairs, initial_scaling, scan_data
 from .varpro import optimize_scaling
 
 
@@ -33,8 +34,16 @@ class FitResult:
     memory_bytes: int
 
 
-def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=None) -> FitResult:
-    """Fit a model to frames (:class:`sus2c.data.Frame`) with the given settings."""
+def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=None, folds=None) -> FitResult:
+    """Fit a model to frames (:class:`sus2c.data.Frame`) with the given settings.
+
+    Settings left at None (cutoffs, interval counts, loss weights) are chosen
+    from the data by :func:`sus2c.fit.auto.select` in specific mode (unless
+    ``settings.auto`` is False; the universal modes take the fixed
+    defaults); the selection's record goes into ``model.metadata["auto"]``.
+    ``folds``: the CV fold of every frame (default: random, seeded by
+    ``settings.seed``; after a selection, the selection's folds).
+    """
     settings = settings or FitSettings()
     log = log or (lambda *a, **k: None)
     if not frames:
@@ -44,44 +53,33 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
             raise FitError(f"{fr.source}: missing energy (every training structure needs one)")
     threads = settings.threads or default_threads()
     t0 = time.perf_counter()
-    found = infer_elements(frames)
-    elements = list(settings.elements) if settings.elements else found
-    absent = [e for e in elements if e not in found]
-    if absent:
-        raise FitError(
-            f"element(s) {', '.join(absent)} are listed in the model elements but no training structure "
-            f"contains them, so nothing about their interactions can be fitted; remove them from "
-            f"[model] elements (the data has {', '.join(found)}) or add training data with them"
-        )
+    selection = None
+    if wants_selection(settings, frames):
+        selection = select(frames, settings, threads=threads, log=log, progress=progress)
+        settings, folds = selection.settings, selection.folds
+    else:
+        settings = settings.with_fixed_defaults()
+    t_select = time.perf_counter() - t0
     universal = settings.mode != "specific"
     # one scan of the data: shortest distances (first knots), which pairs and
     # triplets occur (specific terms), distance histograms (universal start)
-    need_present = settings.mode != "universal" and len(elements) > 1
-    try:
-        stats = pair_statistics(
-            frames, elements, max(settings.cutoff2, settings.cutoff3), cutoff2=settings.cutoff2,
-            cutoff3=settings.cutoff3 if need_present else 0.0,
-            histogram_cutoff=PEAK_CUTOFF if universal and scaling is None else 0.0, threads=threads,
-        )
-    except ValueError as exc:
-        raise FitError(str(exc)) from None
+    scan = scan_data(frames, settings, threads,
+                     histogram_cutoff=PEAK_CUTOFF if universal and scaling is None else 0.0)
+    elements, stats, r_min, present = scan.elements, scan.stats, scan.r_min, scan.present
     dmin = stats.shortest
-    if settings.r_min is not None:
-        for (a, b), d in dmin.items():
-            if d is not None and d < settings.r_min:
-                raise FitError(f"r_min = {settings.r_min} Å but the data has a {a}-{b} distance of {d:.3f} Å")
-    r_min = choose_r_min(dmin, settings.cutoff2, settings.intervals2)
     # fixed terms (no free parameters): the rest of the model is fitted to the data minus them
     # (the ZBL core is switched on below each pair's first knot, i.e. below its shortest distance in the data)
     fixed = [ZBLCore.for_fit(r_min, settings.zbl_width)] if settings.zbl else []
     if fixed:
         frames = minus_fixed_terms(frames, Model(elements, terms=fixed), threads)
-    rng = np.random.default_rng(settings.seed)
     k = max(1, int(settings.cv_folds))
-    folds = rng.permutation(np.arange(len(frames)) % k)
+    if folds is None:
+        folds = random_folds(len(frames), k, settings.seed)
+    folds = np.asarray(folds, dtype=int)
+    if folds.shape != (len(frames),):
+        raise FitError(f"folds: one fold per frame expected, got {folds.shape} for {len(frames)} frames")
     fractions = settings.weights
     weights = type_weights(frames, fractions)
-    present = (stats.pairs2, stats.triplets) if need_present else None
     x_ranges = None
     scaling_info = None
     t_scaling = 0.0
@@ -158,6 +156,8 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
     }
     if scaling_info is not None:
         meta["scaling"] = scaling_info
+    if selection is not None:
+        meta["auto"] = selection.record
     model = layout.model(sol.coef, metadata=meta)
     if fixed:
         model = Model(elements, terms=model.terms + fixed, scaling=model.scaling, metadata=meta)
@@ -168,10 +168,11 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
         cv,
         {
             "scaling_s": t_scaling,
-            "layout_s": t_layout - t0 - t_scaling,
+            "layout_s": t_layout - t0 - t_select - t_scaling,
             "featurise_s": t_feat - t_layout,
             "solve_s": t_solve - t_feat,
             "cv_errors_s": t_cv - t_solve,
+            "selection_s": t_select,
             "total_s": t_cv - t0,
         },
         grams.nbytes,

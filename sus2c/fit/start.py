@@ -10,24 +10,75 @@ radii for the "element" combination rule r0_ab = rho_a + rho_b.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations_with_replacement
 
 import numpy as np
 
+from ..distances import PairStatistics, pair_statistics
 from ..scaling import Scaling
+from .settings import FitError
 
 L_FRACTION = 0.1  # l_ab = L_FRACTION * r0_ab
 PEAK_CUTOFF = 6.0  # Å: first peaks are looked for below this
 
 
 def infer_elements(frames):
-    """The elements in the data, by atomic number."""
+    """The elements in the data (Frames or Atoms), by atomic number."""
     from ase.data import atomic_numbers
 
     found = set()
     for fr in frames:
-        found.update(fr.atoms.get_chemical_symbols())
+        found.update(getattr(fr, "atoms", fr).get_chemical_symbols())
     return sorted(found, key=lambda e: atomic_numbers[e])
+
+
+@dataclass
+class DataScan:
+    """What a fit takes from one scan of its training data (:func:`scan_data`)."""
+
+    elements: list
+    stats: PairStatistics  # shortest distances, pairs and triplets present, histograms if asked for
+    r_min: dict  # {pair: first knot}, from :func:`choose_r_min`
+    present: tuple  # (pairs, triplets) for the specific terms; None: all (one element, universal mode)
+
+
+def model_elements(frames, settings) -> list:
+    """The elements of the model: ``settings.elements``, else those in the data.  A FitError
+    names listed elements that no training structure contains."""
+    found = infer_elements(frames)
+    elements = list(settings.elements) if settings.elements else found
+    absent = [e for e in elements if e not in found]
+    if absent:
+        raise FitError(
+            f"element(s) {', '.join(absent)} are listed in the model elements but no training structure "
+            f"contains them, so nothing about their interactions can be fitted; remove them from "
+            f"[model] elements (the data has {', '.join(found)}) or add training data with them"
+        )
+    return elements
+
+
+def scan_data(frames, settings, threads=1, histogram_cutoff=0.0) -> DataScan:
+    """Elements, distances and first knots of ``frames`` for complete ``settings``
+    (cutoffs and intervals set): the starting point of :func:`sus2c.fit.fit`
+    and of every candidate of the automatic selection.  FitErrors for
+    elements without data and for an r_min above the data."""
+    elements = model_elements(frames, settings)
+    need_present = settings.mode != "universal" and len(elements) > 1
+    try:
+        stats = pair_statistics(
+            frames, elements, max(settings.cutoff2, settings.cutoff3), cutoff2=settings.cutoff2,
+            cutoff3=settings.cutoff3 if need_present else 0.0, histogram_cutoff=histogram_cutoff, threads=threads,
+        )
+    except ValueError as exc:
+        raise FitError(str(exc)) from None
+    if settings.r_min is not None:
+        for (a, b), d in stats.shortest.items():
+            if d is not None and d < settings.r_min:
+                raise FitError(f"r_min = {settings.r_min} Å but the data has a {a}-{b} distance of {d:.3f} Å")
+    r_min = choose_r_min(stats.shortest, settings.cutoff2, settings.intervals2)
+    present = (stats.pairs2, stats.triplets) if need_present else None
+    return DataScan(elements, stats, r_min, present)
 
 
 def choose_r_min(dmin, cutoff=5.5, intervals=20):
@@ -74,8 +125,6 @@ def initial_scaling(data, elements, mode="pair", dmin=None) -> Scaling:
     with histograms to at least PEAK_CUTOFF (``dmin`` is not used; kept for
     callers of earlier versions)."""
     from ase.data import atomic_numbers, covalent_radii
-
-    from ..distances import PairStatistics, pair_statistics
 
     stats = data
     if not isinstance(data, PairStatistics):
