@@ -55,7 +55,7 @@ def _label_dummy(atoms):
 def test_design_rows_equal_calculator(elements, mode, cutoff3, kind):
     """X c reproduces the calculator's energy, forces and stress for any coefficients c."""
     frames = _frames(elements, 3, seed=7, kind=kind)
-    settings = FitSettings(cutoff2=4.6, cutoff3=cutoff3, intervals2=9, intervals3=(4, 4, 7), mode=mode)
+    settings = FitSettings(cutoff2=4.6, cutoff3=cutoff3, intervals2=9, intervals3=(4, 4, 7), mode=mode, auto=False)
     dmin = shortest_distances(frames, list(elements), 4.6)
     scaling = None
     if mode != "specific":
@@ -102,7 +102,7 @@ def _emt_frames(n, seed):
 def test_fit_reproduces_emt_copper():
     """A 2+3-body fit to EMT copper predicts held-out structures closely."""
     train, test = _emt_frames(30, 1), _emt_frames(10, 2)
-    res = fit(train, FitSettings(cutoff2=5.0, cutoff3=4.0, intervals2=14, intervals3=(4, 4, 8), threads=2))
+    res = fit(train, FitSettings(cutoff2=5.0, cutoff3=4.0, intervals2=14, intervals3=(4, 4, 8), threads=2, auto=False))
     r = evaluate(res.model, test, threads=1)
     assert r["energy_rmse_mev_per_atom"] < 1.0
     assert r["force_rmse_ev_per_a"] < 0.02
@@ -123,7 +123,7 @@ def test_fit_errors_name_the_problem():
     with pytest.raises(FitError, match="mode"):
         FitSettings(mode="magic")
     with pytest.raises(FitError, match="r_min"):
-        fit(_emt_frames(3, 1), FitSettings(r_min=2.6, cv_folds=2))
+        fit(_emt_frames(3, 1), FitSettings(r_min=2.6, cv_folds=2, auto=False))
     with pytest.raises(FitError, match="Au"):
         fit(_emt_frames(3, 1), FitSettings(elements=["Au"], cv_folds=2))
 
@@ -132,7 +132,15 @@ def test_config_unknown_keys_and_defaults(tmp_path):
     cfg = tmp_path / "fit.toml"
     cfg.write_text('[data]\ntrain = "t.xyz"\n')
     c = load_config(cfg)
-    assert c.train == [str(tmp_path / "t.xyz")] and c.settings.cutoff3 == 4.25
+    assert c.train == [str(tmp_path / "t.xyz")] and c.settings.cutoff3 is None  # chosen from the data
+    assert c.settings.with_fixed_defaults().cutoff3 == 4.25 and c.given == {"data.train"}
+    cfg.write_text('[data]\ntrain = "t.xyz"\n[model]\ncutoff2 = 5.0\n[fit]\nauto = false\nauto_budget = 30\n')
+    c = load_config(cfg)
+    assert c.given == {"data.train", "model.cutoff2", "fit.auto", "fit.auto_budget"}
+    assert (c.settings.cutoff2, c.settings.cutoff3, c.settings.auto, c.settings.auto_budget) == (5.0, None, False, 30.0)
+    cfg.write_text('[data]\ntrain = "t.xyz"\n[fit]\nauto = "yes"\n')
+    with pytest.raises(ConfigError, match="auto must be true or false"):
+        load_config(cfg)
     assert c.output == str(tmp_path / "model.json")
     cfg.write_text('[data]\ntrain = "t.xyz"\n[model]\ncutof2 = 5.0\n')
     with pytest.raises(ConfigError, match="unknown key.*cutof2"):
@@ -217,8 +225,8 @@ def test_mo_defaults_and_two_body():
     test = read_frames(DATA / "mo-test.xyz")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r3 = evaluate(fit(train, FitSettings(threads=2)).model, test, threads=2)
-        r2 = evaluate(fit(train, FitSettings(cutoff3=0, threads=2)).model, test, threads=2)
+        r3 = evaluate(fit(train, FitSettings(threads=2, auto=False)).model, test, threads=2)
+        r2 = evaluate(fit(train, FitSettings(cutoff3=0, threads=2, auto=False)).model, test, threads=2)
     assert r3["energy_mae_mev_per_atom"] < 5.48 and r3["force_mae_ev_per_a"] < 0.15
     # two-body only is clearly worse on forces, but still a sane potential
     assert r2["force_mae_ev_per_a"] > r3["force_mae_ev_per_a"]
@@ -262,7 +270,7 @@ def test_zbl_core_is_fixed_in_the_fit_exact_in_lammps_and_keeps_compression_repu
 
     train = _emt_frames(20, 1)
     common = dict(cutoff2=5.0, cutoff3=4.0, intervals2=12, intervals3=(4, 4, 8), threads=2, ridge=1e-8,
-                  curvature=1e-7)
+                  curvature=1e-7, auto=False)
     plain = fit(train, FitSettings(**common)).model
     res = fit(train, FitSettings(**common, zbl=True, zbl_width=0.6))
     model = res.model

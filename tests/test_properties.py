@@ -49,7 +49,7 @@ def _emt_cu_frames(n, seed):
 @pytest.fixture(scope="module")
 def cu_model(tmp_path_factory):
     """A 2+3-body model fitted to 40 EMT copper structures, and its file."""
-    settings = FitSettings(cutoff2=5.0, cutoff3=4.0, intervals2=14, intervals3=(4, 4, 8), threads=2)
+    settings = FitSettings(cutoff2=5.0, cutoff3=4.0, intervals2=14, intervals3=(4, 4, 8), threads=2, auto=False)
     res = fit(_emt_cu_frames(40, 1), settings)
     path = tmp_path_factory.mktemp("model") / "cu.json"
     res.model.save(path)

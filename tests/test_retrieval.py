@@ -91,7 +91,7 @@ def test_lennard_jones_two_body_retrieval():
     sigma, epsilon, rc = 2.3, 0.1, 5.5
     calc = LennardJones(sigma=sigma, epsilon=epsilon, rc=rc, ro=0.8 * rc, smooth=True)
     train, test = _pair_data(calc)
-    settings = FitSettings(cutoff2=rc, cutoff3=0.0, intervals2=60, threads=THREADS)
+    settings = FitSettings(cutoff2=rc, cutoff3=0.0, intervals2=60, threads=THREADS, auto=False)
     result, err = _retrieve(train, test, settings)
     _report("Lennard-Jones", result, err)
     assert err["force_rmse_ev_per_a"] <= 1e-3
@@ -106,7 +106,7 @@ def test_morse_two_body_retrieval():
     r0, rcut1, rcut2 = 2.6, 1.7, 2.1
     calc = MorsePotential(epsilon=0.15, r0=r0, rho0=4.0, rcut1=rcut1, rcut2=rcut2)
     train, test = _pair_data(calc)
-    settings = FitSettings(cutoff2=rcut2 * r0, cutoff3=0.0, intervals2=40, threads=THREADS)
+    settings = FitSettings(cutoff2=rcut2 * r0, cutoff3=0.0, intervals2=40, threads=THREADS, auto=False)
     result, err = _retrieve(train, test, settings)
     _report("Morse", result, err)
     assert err["force_rmse_ev_per_a"] <= 1e-3
@@ -144,7 +144,7 @@ def test_stillinger_weber_three_body_retrieval():
         test = sw.frames(_si_structures(sw, 2, 5, 5, 6, SI_FLOOR_TEST), "test")
     assert _shortest(test, SW_CUTOFF) >= _shortest(train, SW_CUTOFF)
     settings = FitSettings(
-        cutoff2=SW_CUTOFF, cutoff3=SW_CUTOFF, intervals2=16, intervals3=(6, 6, 12), threads=THREADS
+        cutoff2=SW_CUTOFF, cutoff3=SW_CUTOFF, intervals2=16, intervals3=(6, 6, 12), threads=THREADS, auto=False
     )
     result, err = _retrieve(train, test, settings)
     _report("Stillinger-Weber", result, err)
@@ -152,5 +152,5 @@ def test_stillinger_weber_three_body_retrieval():
     assert err["energy_rmse_mev_per_atom"] <= 0.5
     assert err["stress_rmse_gpa"] <= 0.05
     # the data need the 3-body part: a 2-body-only fit is far off (measured ~0.3 eV/A)
-    two_body = fit(train, FitSettings(cutoff2=SW_CUTOFF, cutoff3=0.0, intervals2=16, threads=THREADS))
+    two_body = fit(train, FitSettings(cutoff2=SW_CUTOFF, cutoff3=0.0, intervals2=16, threads=THREADS, auto=False))
     assert evaluate(two_body.model, test, threads=THREADS)["force_rmse_ev_per_a"] > 0.1
