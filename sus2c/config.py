@@ -1,7 +1,11 @@
 """The ``sus2c fit`` configuration file (TOML).
 
-Only ``[data] train`` is required; everything else has a default that gives a
-good 2+3-body model for a single-element metal or semiconductor::
+Only ``[data] train`` is required.  Cutoffs, interval counts and loss
+weights that the file does not give are chosen from the training data in
+specific mode (cutoffs in gaps between its coordination shells, the rest by
+cross-validation within ``auto_budget`` seconds; :mod:`sus2c.fit.auto`); the
+values below are the fixed defaults used instead with ``auto = false`` and
+in the universal modes.  Whatever the file gives is used as given::
 
     [data]
     train = "train.xyz"            # path, glob, or list of them
@@ -31,6 +35,8 @@ good 2+3-body model for a single-element metal or semiconductor::
     threads = 2                    # default: OMP_NUM_THREADS or all cores
     seed = 0
     scaling_iterations = 20        # universal/hybrid: scaling fit steps
+    auto = true                    # choose unset settings from the data (default: in specific mode)
+    auto_budget = 60               # seconds the automatic selection plans for
 
     [output]
     model = "model.json"
@@ -54,7 +60,7 @@ SCHEMA = {
     "model": {"elements", "cutoff2", "cutoff3", "intervals2", "intervals3", "r_min", "mode", "scaling", "zbl",
               "zbl_width"},
     "fit": {"energy_weight", "force_weight", "stress_weight", "ridge", "curvature", "cv_folds", "threads", "seed",
-            "scaling_iterations"},
+            "scaling_iterations", "auto", "auto_budget"},
     "output": {"model"},
 }
 
@@ -72,6 +78,7 @@ class Config:
     settings: FitSettings = field(default_factory=FitSettings)
     output: str = "model.json"
     path: str = ""
+    given: set = field(default_factory=set)  # "table.key" of every key the file gives explicitly
 
 
 def _paths(value, base, key):
@@ -153,6 +160,12 @@ def load_config(path) -> Config:
     for key in ("cv_folds", "threads", "seed", "scaling_iterations"):
         if key in fitt:
             kw[key] = _number(fitt[key], f"[fit] {key}", integer=True)
+    if "auto" in fitt:
+        if not isinstance(fitt["auto"], bool):
+            raise ConfigError(f"[fit] auto must be true or false, got {fitt['auto']!r}")
+        kw["auto"] = fitt["auto"]
+    if "auto_budget" in fitt:
+        kw["auto_budget"] = float(_number(fitt["auto_budget"], "[fit] auto_budget"))
     try:
         settings = FitSettings(**kw)
     except FitError as exc:
@@ -171,4 +184,5 @@ def load_config(path) -> Config:
         settings=settings,
         output=out if os.path.isabs(out) else os.path.join(base, out),
         path=path,
+        given={f"{table}.{key}" for table in SCHEMA for key in raw.get(table, {})},
     )

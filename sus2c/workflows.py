@@ -41,8 +41,17 @@ def run_fit(cfg, progress=None, log=_say):
         + (f", validation: {len(validation)}" if validation else ""))
     res = fit(frames, cfg.settings, progress=progress, log=log)
     m = res.model
-    log(f"fitted in {res.timings['total_s']:.1f} s (featurise {res.timings['featurise_s']:.1f} s, "
-        f"solve {res.timings['solve_s']:.1f} s); Gram matrices {res.memory_bytes / 2**20:.0f} MiB")
+    auto = m.metadata.get("auto")
+    if auto:
+        ch = auto["chosen"]
+        log(f"settings chosen from the data ({auto['fold_scheme']} {auto['cv_folds']}-fold CV, "
+            f"{auto['elapsed_s']:.0f} s of a {auto['budget_s']:.0f} s budget): "
+            + ", ".join(f"{k} {ch[k]}" for k in auto["chosen_keys"])
+            + "; set them in the configuration file to fix them ([fit] auto = false: fixed defaults)")
+    log(f"fitted in {res.timings['total_s']:.1f} s ("
+        + (f"selection {res.timings['selection_s']:.1f} s, " if auto else "")
+        + f"featurise {res.timings['featurise_s']:.1f} s, solve {res.timings['solve_s']:.1f} s); "
+        f"Gram matrices {res.memory_bytes / 2**20:.0f} MiB")
     log(f"regularisation: ridge {res.solution.ridge:g}, curvature {res.solution.curvature:g}"
         + (" (chosen by cross-validation)" if res.solution.cv_table else ""))
     log("parameters:")
@@ -50,9 +59,11 @@ def run_fit(cfg, progress=None, log=_say):
         log(line)
     if res.cv_errors:
         e = res.cv_errors
-        log(f"{cfg.settings.cv_folds}-fold CV: energy MAE {e['energy_mae_mev_per_atom']:.2f} / RMSE "
+        log(f"{m.metadata['fit']['cv_folds']}-fold CV: energy MAE {e['energy_mae_mev_per_atom']:.2f} / RMSE "
             f"{e['energy_rmse_mev_per_atom']:.2f} meV/atom, force MAE {e['force_mae_ev_per_a']:.4f} / RMSE "
-            f"{e['force_rmse_ev_per_a']:.4f} eV/Å")
+            f"{e['force_rmse_ev_per_a']:.4f} eV/Å"
+            + (f", stress MAE {e['stress_mae_gpa']:.3f} / RMSE {e['stress_rmse_gpa']:.3f} GPa"
+               if e.get("stress_mae_gpa") is not None else ""))
         if e.get("inside"):
             i = e["inside"]
             log(f"  {e['n_extrapolated']} held-out structure(s) hold a pair's shortest distance in the data, an "
