@@ -20,16 +20,15 @@ Zuo et al., J. Phys. Chem. A 124, 731, 2020; PBE).  Three references:
    al., Sci. Data 2, 150009, 2015) and the room-temperature experimental
    lattice constant.
 
-Data check: in this copy of the mlearn data the yz and xz shear stresses of
-every structure are swapped relative to its cell (a shear of the cell in yz
-shows up in the stored xz component).  The script detects this from the
-geometry of the Elastic structures and swaps the two components back before
-fitting the stress-strain relation; it says so when it does.
+Data check: the mlearn Mo files carry the yz and xz shear stresses swapped
+(a shear of the cell in yz shows up in the stored xz component); the shared
+copies have them swapped back.  The script checks the order on the sheared
+Elastic structures and stops with an error if a file's shear stresses look
+swapped (it no longer repairs them: a fit to such data would be wrong too).
 
     python analysis/mo_properties.py [--data DIR] [--model MODEL.json]
 """
 import argparse
-import dataclasses
 import json
 import time
 import warnings
@@ -67,8 +66,9 @@ def voigt(e):
     return np.array([e[0, 0], e[1, 1], e[2, 2], 2 * e[1, 2], 2 * e[0, 2], 2 * e[0, 1]])
 
 
-def shear_order_swapped(frames, a_ref):
-    """True when the stored yz/xz stresses are each other's (judged from the sheared Elastic cells)."""
+def shear_order_counts(frames, a_ref):
+    """(right, wrong): sheared Elastic cells whose larger stored yz/xz stress is / is not the
+    component of the cell's shear."""
     right = wrong = 0
     for fr in frames:
         g = voigt(green_strain(fr.atoms.cell.array, a_ref))[3:5]
@@ -80,7 +80,17 @@ def shear_order_swapped(frames, a_ref):
             right += 1
         else:
             wrong += 1
-    return wrong > right, right, wrong
+    return right, wrong
+
+
+def check_shear_order(frames, a_ref, source):
+    """Raise SystemExit when the yz/xz shear stresses of ``source`` look swapped."""
+    right, wrong = shear_order_counts(frames, a_ref)
+    if wrong:
+        raise SystemExit(
+            f"{source}: in {wrong} of {right + wrong} sheared Elastic structures the stored yz and xz stresses "
+            "are swapped relative to the cell (the mlearn files' error); use the corrected copy of the data")
+    return right
 
 
 def cubic_fit(strains, stresses, max_strain):
@@ -147,13 +157,15 @@ def main():
     calc = Calculator(model, threads=args.threads)
 
     # -- DFT elastic constants from the strained structures in the data
-    elastic = [fr for fr in train + test if fr.group == "Elastic" and len(fr.atoms) == 54 and fr.stress is not None]
+    def elastic_of(frames):
+        return [fr for fr in frames if fr.group == "Elastic" and len(fr.atoms) == 54 and fr.stress is not None]
+
+    elastic = elastic_of(train) + elastic_of(test)
     a_ref = float(np.median([fr.atoms.cell.lengths().min() for fr in elastic])) / SUPERCELL_EDGE
-    swapped, n_right, n_wrong = shear_order_swapped(elastic, a_ref)
-    if swapped:
-        print(f"data check: in {n_wrong} of {n_right + n_wrong} sheared Elastic structures the stored yz and xz "
-              "stresses are swapped relative to the cell; swapping them back")
-        elastic = [dataclasses.replace(fr, stress=np.asarray(fr.stress)[[0, 1, 2, 4, 3, 5]]) for fr in elastic]
+    n_sheared = {name: check_shear_order(elastic_of(frames), a_ref, name)
+                 for name, frames in (("mo-train.xyz", train), ("mo-test.xyz", test))}
+    print(f"data check: yz/xz shear stresses in the right order ({n_sheared['mo-train.xyz']} sheared Elastic "
+          f"structures in mo-train, {n_sheared['mo-test.xyz']} in mo-test)")
     strains = [voigt(green_strain(fr.atoms.cell.array, a_ref)) for fr in elastic]
     dft = {m: cubic_fit(strains, [fr.stress for fr in elastic], m) for m in (0.021, 0.031)}
     model_stress = []
@@ -201,7 +213,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "model_parameters": model.n_parameters()["total"],
-        "stress_shear_order_swapped_in_data": bool(swapped),
+        "sheared_elastic_structures_checked": n_sheared,
         "dft_from_data": dft, "model_same_strain_set": same_set,
         "model": {"a0_angstrom": a0, "B_gpa": props.eos.b_gpa, "Bp": props.eos.bp,
                   "elastic_gpa": {k: v for k, v in named.items()},
