@@ -187,7 +187,8 @@ def build_parser():
     q.add_argument("model", nargs="?", help="a model file (optional)")
     q.set_defaults(func=_cmd_info)
 
-    q = sub.add_parser("fit", help="fit a model to data as described by a TOML configuration file")
+    q = sub.add_parser("fit", help="fit a model to data as described by a TOML configuration file; cutoffs, "
+                       "resolution and loss weights it does not give are chosen from the data")
     q.add_argument("config", help="configuration file (TOML; only [data] train is required)")
     q.add_argument("-o", "--output", help="model file to write (default: [output] model, else model.json)")
     q.add_argument("--threads", type=int, help="OpenMP threads (default: [fit] threads, else all cores)")
