@@ -798,7 +798,7 @@ def select(frames, settings: FitSettings = None, threads=1, log=None, progress=N
     s0 = s_fixed if s_fixed is not None else 0.0
 
     def w(e):
-        return (e, 1.0 - e, s0) if not fixed_balance else (e_fixed, f_fixed, s0)
+        return (e, round(1.0 - e, 9), s0) if not fixed_balance else (e_fixed, f_fixed, s0)
 
     def weights_of(c):
         return (c["energy_weight"], c["force_weight"], c["stress_weight"])
