@@ -220,7 +220,9 @@ def _fit_and_test(config):
 
 
 @mo
-def test_mo_defaults_and_two_body():
+def test_mo_fixed_defaults_and_two_body():
+    """The fixed defaults ([fit] auto = false) and two-body only stay sane potentials on Mo (the
+    automatic defaults are reported by analysis/mo_report.py: a selection takes ~1.5 min)."""
     train = read_frames(DATA / "mo-train.xyz")
     test = read_frames(DATA / "mo-test.xyz")
     with warnings.catch_warnings():
