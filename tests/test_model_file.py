@@ -25,6 +25,9 @@ KINDS = {
     ),
     "hybrid": dict(elements=("Mo", "W"), two_body="both", three_body="both"),
     "hybrid-2body-only": dict(elements=("Mo", "Nb"), two_body="both", three_body=None),
+    "embedding-universal-element": dict(elements=("Mo", "W", "Nb"), two_body="universal", three_body=None,
+                                        embedding="universal", scaling_mode="element"),
+    "embedding-both": dict(elements=("Mo", "W"), two_body="specific", three_body="specific", embedding="both"),
 }
 
 
