@@ -320,6 +320,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's exit code for SIGINT
+        print(f"\nsus2c {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ModelError, OSError, ValueError, ImportError) as exc:
         if isinstance(exc, BrokenPipeError):  # output piped into e.g. `head`
             sys.stderr.close()

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from .files import save_figure, write_text
 from .records import plain
 from .properties import (
     ALL_PROPERTIES,
@@ -237,8 +238,7 @@ def write_markdown(path, report, results, files):
     for label, p in results:
         L.append(f"| {label} | " + " | ".join(f"{p.timings_s[k]:.1f}" if k in p.timings_s else "—" for k in ALL_PROPERTIES) + " |")
     L += ["", "All numbers, with band and mesh frequencies: `report.json`.", ""]
-    with open(path, "w") as fh:
-        fh.write("\n".join(L))
+    write_text(path, "\n".join(L), what="report")
 
 
 def validate(
@@ -354,13 +354,11 @@ def validate(
     plots += [("elastic_convergence.png", plot_elastic_convergence, "elastic")]
     for name, fn, need in plots:
         if need == "eos" or need in which:
-            fn(results).savefig(os.path.join(out, name))
+            save_figure(fn(results), os.path.join(out, name))
             files.append(name)
     report["wall_s"] = time.perf_counter() - t0
     report["files"] = ["report.md", "report.json"] + files
-    with open(os.path.join(out, "report.json"), "w") as fh:
-        json.dump(plain(report), fh, indent=1)
-        fh.write("\n")
+    write_text(os.path.join(out, "report.json"), json.dumps(plain(report), indent=1) + "\n", what="report")
     write_markdown(os.path.join(out, "report.md"), report, results, files)
     log(_summary_text(report))
     for w in report["warnings"]:

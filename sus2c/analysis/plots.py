@@ -702,14 +702,15 @@ def plot_all(model, out, frames=None, fmt="png", threads=None, log=None):
     fmt = str(fmt).lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    from ..files import save_figure
+
     model = _model(model)
     log = log or (lambda *a, **k: None)
     os.makedirs(out, exist_ok=True)
     written = []
 
     def save(fig, name):
-        path = os.path.join(out, f"{name}.{fmt}")
-        fig.savefig(path, dpi=150)
+        path = save_figure(fig, os.path.join(out, f"{name}.{fmt}"), dpi=150)
         written.append(path)
         log(f"wrote {path}")
 
