@@ -92,7 +92,7 @@ def _cmd_plot(args):
 def _cmd_validate(args):
     from .validate import validate
 
-    which = [w.strip() for w in args.properties.split(",") if w.strip()]
+    which = None if args.properties is None else [w.strip() for w in args.properties.split(",") if w.strip()]
     strains = [float(x) / 100.0 for x in args.strains.split(",")]
     validate(
         args.model,
@@ -104,6 +104,8 @@ def _cmd_validate(args):
         strains=strains,
         mesh=args.mesh,
         threads=args.threads,
+        vacancy_index=args.vacancy_atom,
+        chemical_potentials=args.chemical_potential,
     )
     return 0
 
@@ -269,8 +271,20 @@ def build_parser():
     q.add_argument("--out", default="sus2c-validate", help="output folder (default: sus2c-validate)")
     q.add_argument(
         "--properties",
-        default="eos,elastic,phonons,vacancy",
-        help="comma-separated subset of eos,elastic,phonons,vacancy (default: all; eos is always computed)",
+        default=None,
+        help="comma-separated subset of eos,elastic,phonons,vacancy (default: all that apply: the vacancy of a "
+        "compound needs --chemical-potential; eos is always computed)",
+    )
+    q.add_argument("--vacancy-atom", type=int, default=0, metavar="INDEX",
+                   help="the atom of the unit cell the vacancy removes (default: 0); the report names its element and site")
+    q.add_argument(
+        "--chemical-potential",
+        action="append",
+        default=None,
+        metavar="EL=VALUE",
+        help="chemical potential of the removed element, needed for a vacancy in a compound: EL=EV (the same number "
+        "for every calculator) or EL=STRUCTURE, e.g. Cu=fcc:Cu:3.61 (its relaxed energy per atom, computed by each "
+        "calculator); repeatable",
     )
     q.add_argument("--eos", choices=["vinet", "birchmurnaghan"], default="vinet", help="EOS form (default: vinet)")
     q.add_argument(

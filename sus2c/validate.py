@@ -33,6 +33,8 @@ from .properties import (
     load_calculator,
     parse_structure,
     repeat_for_width,
+    check_vacancy_reference,
+    vacancy_site,
 )
 
 
@@ -87,9 +89,10 @@ def _rows(props):
             ]
     v = props.vacancy
     if v is not None:
+        site = f"{v.removed_element} site" if v.removed_element else "vacancy"
         rows += [
-            ("vac", "vacancy formation energy (relaxed)", "eV", v.formation_energy_ev),
-            ("vac_unrelaxed", "vacancy formation energy (unrelaxed)", "eV", v.formation_energy_unrelaxed_ev),
+            ("vac", f"vacancy formation energy, {site} (relaxed)", "eV", v.formation_energy_ev),
+            ("vac_unrelaxed", f"vacancy formation energy, {site} (unrelaxed)", "eV", v.formation_energy_unrelaxed_ev),
         ]
     return rows
 
@@ -230,7 +233,10 @@ def write_markdown(path, report, results, files):
             v = p.vacancy
             L += [
                 "",
-                f"Vacancy ({label}): {v.n_atoms}-atom supercell {'x'.join(map(str, v.supercell))}, constant volume; "
+                f"Vacancy ({label}): removed {v.site()} of the unit cell; "
+                f"{v.n_atoms}-atom supercell {'x'.join(map(str, v.supercell))}, constant volume; "
+                f"E_f = E(N−1) − E(N) + μ_{v.removed_element} with μ_{v.removed_element} = "
+                f"{v.chemical_potential_ev:.5f} eV ({v.chemical_potential_source}); "
                 f"E_f = {v.formation_energy_ev:.4f} eV relaxed ({v.relax_steps} BFGS steps"
                 f"{'' if v.relax_converged else ', NOT converged'}), {v.formation_energy_unrelaxed_ev:.4f} eV unrelaxed.",
             ]
@@ -241,12 +247,52 @@ def write_markdown(path, report, results, files):
     write_text(path, "\n".join(L), what="report")
 
 
+def parse_chemical_potentials(items) -> dict:
+    """{element: eV (float) or structure spec (str)} from ``["Cu=fcc:Cu:3.61", "Ni=-4.44"]`` (or a dict)."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for item in items:
+            el, sep, value = str(item).partition("=")
+            if not sep or not el.strip() or not value.strip():
+                raise PropertyError(
+                    f"--chemical-potential: expected ELEMENT=EV or ELEMENT=STRUCTURE (e.g. Cu=fcc:Cu:3.61), got {item!r}"
+                )
+            pairs.append((el.strip(), value.strip()))
+    out = {}
+    for el, value in pairs:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[el] = value
+    return out
+
+
+def _chemical_potential(calc, element, value, form, fmax, volume_range):
+    """(mu in eV, where it came from) of ``element`` for one calculator."""
+    if not isinstance(value, str):
+        return float(value), "given"
+    struct = parse_structure(value)
+    others = sorted(set(struct.get_chemical_symbols()) - {element})
+    if others:
+        raise PropertyError(f"chemical potential of {element} from {value!r}: the structure also holds {others}; "
+                            f"give an elemental {element} structure")
+    check_elements(calc, struct)
+    res, _ = equilibrium(calc, struct, form=form, fmax=fmax, volume_range=volume_range)
+    return res.e0_ev_per_atom, f"E0 per atom of {value}, relaxed with the same calculator"
+
+
 def validate(
     model,
     structure,
     reference=None,
     out="sus2c-validate",
-    which=ALL_PROPERTIES,
+    which=None,
     form="vinet",
     strains=(0.0025, 0.005, 0.01),
     mesh=20,
@@ -255,23 +301,44 @@ def validate(
     fmax=1e-4,
     threads=None,
     log=_say,
+    vacancy_index=0,
+    chemical_potentials=None,
 ):
     """Compute properties of ``model`` (and ``reference``) for ``structure`` and write a report to ``out``.
 
     ``model``: a sus2c model file (or 'emt'); ``reference``: None, 'emt' or
     another model file; ``structure``: see :func:`sus2c.properties.parse_structure`.
+    ``which``: properties to compute (default: all that apply; a vacancy in
+    a compound applies only with the chemical potential of the removed
+    element).  ``vacancy_index``: the unit-cell atom the vacancy removes;
+    ``chemical_potentials``: {element: eV, or an elemental structure spec
+    whose relaxed energy per atom each calculator computes itself} (see
+    :func:`parse_chemical_potentials`).
     Returns the report (the content of report.json) as a dict.
     """
     from . import __version__
 
     t0 = time.perf_counter()
-    which = tuple(which)
+    explicit = which is not None
+    which = tuple(which) if explicit else ALL_PROPERTIES
     unknown = set(which) - set(ALL_PROPERTIES)
     if unknown:
         raise PropertyError(f"unknown properties {sorted(unknown)}; choose from {', '.join(ALL_PROPERTIES)}")
+    chemical_potentials = parse_chemical_potentials(chemical_potentials)
     atoms = parse_structure(structure)
     if not atoms.pbc.all():
         raise PropertyError(f"structure {structure!r} is not periodic in all three directions")
+    notes = []
+    if "vacancy" in which:
+        _, removed = vacancy_site(atoms, vacancy_index)
+        if removed not in chemical_potentials:
+            try:
+                check_vacancy_reference(atoms, vacancy_index)
+            except PropertyError as exc:
+                if explicit:  # asked for: refuse before computing anything
+                    raise PropertyError(f"{exc}, or leave the vacancy out (--properties eos,elastic,phonons)") from None
+                which = tuple(w for w in which if w != "vacancy")
+                notes.append(f"vacancy not computed: {exc}")
     mesh = tuple(int(m) for m in np.broadcast_to(mesh, (3,)))
     entries = [load_calculator(model, threads)]
     if reference is not None:
@@ -294,6 +361,15 @@ def validate(
     supercell = tuple(int(v) for v in np.max([repeat_for_width(eq, 2 * cutoff) for _, eq, _ in eqs], axis=0))
     log(f"  interaction cutoff {cutoff:.3f} Å -> supercell {'x'.join(map(str, supercell))}")
 
+    mus = [(None, "")] * len(entries)
+    if "vacancy" in which:
+        _, removed = vacancy_site(atoms, vacancy_index)
+        if removed in chemical_potentials:
+            mus = [_chemical_potential(calc, removed, chemical_potentials[removed], form, fmax, volume_range)
+                   for calc, _ in entries]
+            for (_, label), (mu, src) in zip(entries, mus):
+                log(f"  [{label}] chemical potential of {removed}: {mu:.5f} eV ({src})")
+
     # the reference goes first so the model's phonons use its q-points
     order = list(range(len(entries)))[::-1]
     props = [None] * len(entries)
@@ -315,6 +391,9 @@ def validate(
             fmax=fmax,
             eos=eqs[i][:2],
             log=log,
+            vacancy_index=vacancy_index,
+            chemical_potential=mus[i][0],
+            chemical_potential_source=mus[i][1],
         )
         p.timings_s["eos"] = eqs[i][2]
         props[i] = p
@@ -336,11 +415,13 @@ def validate(
             "supercell": list(supercell),
             "mesh": list(mesh),
             "temperatures_k": list(temperatures),
+            "vacancy_index": int(vacancy_index),
+            "chemical_potentials": chemical_potentials,
         },
         "results": {lab: p.to_dict() for lab, p in results},
         "summary": {lab: {k: {"label": l, "unit": u, "value": v} for k, l, u, v in _rows(p)} for lab, p in results},
     }
-    report["warnings"] = [w for lab, p in results for w in warnings_for(lab, p)]
+    report["warnings"] = notes + [w for lab, p in results for w in warnings_for(lab, p)]
     if len(results) > 1:
         report["comparison"] = compare(props[0], props[1])
         if props[0].phonons is not None and props[1].phonons is not None:
