@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 
 def _cmd_info(args):
@@ -15,6 +16,9 @@ def _cmd_info(args):
     info = sus2c.build_info()
     print(f"sus2c {info['version']}")
     print(f"kernels built with OpenMP: {'yes' if info['openmp'] else 'no (serial build)'}")
+    simd = {"avx2": "AVX2+FMA build (selected for this CPU; SUS2C_SIMD=baseline forces the baseline build)",
+            "baseline": "baseline build (no AVX2+FMA build for this CPU, or SUS2C_SIMD=baseline)"}
+    print(f"SIMD: {info['simd']}: {simd.get(info['simd'], '')}".rstrip(": "))
     print(f"default threads: {info['default_threads']} (set OMP_NUM_THREADS or Calculator(threads=...))")
     if args.model:
         model = sus2c.load(args.model)
@@ -81,7 +85,13 @@ def _cmd_plot(args):
     from .analysis import plot_all
     from .data import read_frames
 
-    frames = read_frames(args.data, type_map=args.type_map) if args.data else None
+    # each --data argument (a file or a glob) is one data set with its own, labelled plots:
+    # `--data train.xyz test.xyz` must not mix training and test errors
+    frames = None
+    if args.data:
+        frames = {}
+        for arg in args.data:
+            frames[arg] = read_frames(arg, type_map=args.type_map)
     written = plot_all(args.model, args.out, frames=frames, fmt=args.format, threads=args.threads)
     print(f"wrote {len(written)} plot(s) of {args.model} to {args.out}/")
     for path in written:
@@ -243,7 +253,8 @@ def build_parser():
         nargs="+",
         default=None,
         metavar="FILE",
-        help="labelled structures for parity plots and error histograms; their distances "
+        help="labelled structures for parity plots and error histograms, one data set per argument "
+        "(e.g. --data train.xyz test.xyz gives parity_energy_train and parity_energy_test); their distances "
         "are shaded on the 2-body curves (globs allowed)",
     )
     q.add_argument("--format", choices=["png", "pdf", "svg"], default="png", help="file format (default: png)")
@@ -328,12 +339,28 @@ def build_parser():
     return p
 
 
+def _warning_printer(command):
+    """warnings.showwarning for a command: 'sus2c CMD: warning: ...' on stderr, each message once
+    (two calculators on the same data would otherwise say the same thing twice)."""
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"sus2c {command}: warning: {text}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def main(argv=None):
     from .model import ModelError
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return args.func(args) or 0
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's exit code for SIGINT
         print(f"\nsus2c {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -176,14 +176,15 @@ def run_demo(out="sus2c-demo", threads=None, log=_say):
         text += f"## {name}\n\n```\n{format_table(r)}\n```\n\n"
     write_text(os.path.join(out, "errors.md"), text, what="error table")
     write_text(os.path.join(out, "errors.json"), json.dumps(reports, indent=1, default=float), what="error table")
-    log(f"\nwrote {out}/model.json, {out}/errors.md, {out}/errors.json, {out}/train.xyz, {out}/test.xyz")
+    # (run_fit has said where the model went)
+    log(f"wrote {out}/errors.md, {out}/errors.json, {out}/train.xyz, {out}/test.xyz")
 
     # the fitted curves, parity plots, and properties against the EMT reference
     from .analysis import plot_all
     from .data import read_frames
     from .validate import validate
 
-    files = plot_all(res.model, os.path.join(out, "plots"), frames=read_frames(cfg.test), threads=threads)
+    files = plot_all(res.model, os.path.join(out, "plots"), frames={"test": read_frames(cfg.test)}, threads=threads)
     log(f"wrote {len(files)} plots to {out}/plots/")
     for el, a in (("Cu", 3.61), ("Ni", 3.52)):
         log(f"validating fcc {el} against EMT ...")
