@@ -97,8 +97,22 @@ def _rows(props):
     return rows
 
 
-# quantities whose relative difference means nothing (energy zero, frequencies near 0)
-NO_RELATIVE = ("e0", "nu_min")
+# quantities whose relative difference means nothing: energies with an arbitrary zero (E0),
+# frequencies near 0, and the vibrational free energy F(T), which changes sign with T
+# (ZPE > 0 at low T, -TS < 0 at high T), so that a percentage of it is huge near the crossing
+# and its sign says nothing.  They are compared by their difference alone.
+NO_RELATIVE = ("e0", "nu_min", "F_")
+
+
+def relative_difference(key, value, reference):
+    """(value - reference) / |reference|, or None where a relative difference means nothing
+    (keys starting with an entry of NO_RELATIVE, or a reference of zero).  Its sign is that of
+    the difference: positive when the value is larger."""
+    if key.startswith(NO_RELATIVE) or reference is None or value is None:
+        return None
+    if not abs(reference) > 1e-12:
+        return None
+    return float((value - reference) / abs(reference))
 
 
 def compare(model_props, ref_props):
@@ -116,7 +130,7 @@ def compare(model_props, ref_props):
             "model": float(val),
             "reference": float(r),
             "difference": float(d),
-            "relative_difference": float(d / r) if r != 0 and k not in NO_RELATIVE else None,
+            "relative_difference": relative_difference(k, val, r),
         }
     return out
 
@@ -202,7 +216,8 @@ def write_markdown(path, report, results, files):
         if has_ref and k in other:
             r = other[k]
             d = val - r
-            rel = f"{100 * d / r:+.2f} %" if r not in (0, None) and abs(r) > 1e-12 and k not in NO_RELATIVE else "—"
+            rel = relative_difference(k, val, r)
+            rel = "—" if rel is None else f"{100 * rel:+.2f} %"
             L.append(f"| {label} | {unit} | {_fmt(val, unit)} | {_fmt(r, unit)} | {d:+.4g} | {rel} |")
         else:
             L.append(f"| {label} | {unit} | {_fmt(val, unit)} |")
@@ -452,11 +467,13 @@ def _summary_text(report):
     labels = report["labels"]
     lines = []
     if "comparison" in report:
-        lines.append(f"  {'quantity':50s} {labels[0][:14]:>14s} {labels[1][:14]:>14s} {'rel. diff.':>10s}")
+        lines.append(f"  {'quantity':50s} {labels[0][:14]:>14s} {labels[1][:14]:>14s} {'difference':>10s}")
         for k, c in report["comparison"].items():
             if k.startswith(("F_", "S_", "Cv_")) and not k.endswith("_300K"):
                 continue
-            rel = f"{100 * c['relative_difference']:+.2f} %" if c["relative_difference"] is not None and k not in NO_RELATIVE else ""
+            # relative where it means something, else the plain difference in the row's unit
+            rel = (f"{100 * c['relative_difference']:+.2f} %" if c["relative_difference"] is not None
+                   else f"{c['difference']:+.4g}")
             name = f"{c['label']} ({c['unit']})" if c["unit"] else c["label"]
             lines.append(f"  {name[:50]:50s} {_fmt(c['model'], c['unit']):>14s} {_fmt(c['reference'], c['unit']):>14s} {rel:>10s}")
         r = report.get("phonon_frequency_rmse")
