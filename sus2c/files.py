@@ -29,9 +29,11 @@ class OutputError(OSError):
 def check_output(path, what="output file") -> str:
     """Refuse an output path that cannot be a file; create its folder.  Returns the path as a str."""
     path = os.fspath(path)
-    if not path or path.endswith(os.sep) or os.path.isdir(path):
+    if not path:
+        raise OutputError(f"no file name given for the {what}")
+    if path.endswith(os.sep) or os.path.isdir(path):
         raise OutputError(f"cannot write the {what} {path}: it is a folder; give a file name "
-                          f"(e.g. {os.path.join(path or '.', 'NAME')})")
+                          f"(e.g. {os.path.join(path, 'NAME')})")
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
