@@ -147,8 +147,14 @@ def load_config(path) -> Config:
     for key in ("ridge", "curvature"):
         if key in fitt:
             v = fitt[key]
-            if v != "cv":
-                v = float(_number(v, f"[fit] {key}"))
+            if isinstance(v, str):
+                if v.strip().lower() != "cv":
+                    raise ConfigError(f'{path}: [fit] {key} must be a number >= 0 or "cv" (cross-validation), got {v!r}')
+                v = "cv"
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f'{path}: [fit] {key} must be a number >= 0 or "cv" (cross-validation), got {v!r}')
+            else:
+                v = float(v)
             kw[key] = v
     for key in ("cv_folds", "threads", "seed", "scaling_iterations"):
         if key in fitt:

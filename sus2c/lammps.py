@@ -73,6 +73,7 @@ import tempfile
 import numpy as np
 
 from . import bspline
+from .files import check_output, write_text
 from .units import EV_PER_A3_IN_BAR
 HEADER_TAG = "# sus2c"
 _ZERO_BLOCK_CUTOFF = 0.5  # cutoff of an all-zero block (a term the model does not have)
@@ -289,7 +290,7 @@ def export_lammps(model, path) -> dict:
     by ML-UF3) and any atom style.
     """
     model = _model_of(model)
-    path = os.fspath(path)
+    path = check_output(path, "LAMMPS potential file")
     el = model.elements
     three = model.has_three_body
     worst = 0.0
@@ -359,10 +360,7 @@ def export_lammps(model, path) -> dict:
             for m in range(C.shape[1]):
                 lines.append(" ".join(fmt_float(v) for v in C[l, m]))
         lines.append("#")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n", what="LAMMPS potential file")
 
     quoted = f'"{path}"' if any(ch.isspace() for ch in path) else path
     styles = [f"uf3 {3 if three else 2}"]

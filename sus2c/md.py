@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,30 @@ from .units import EV_PER_A3_TO_GPA
 
 ENSEMBLES = ("nve", "nvt")
 THERMOSTATS = ("langevin", "bussi")
+
+
+class NoInteractionWarning(UserWarning):
+    """No atom has a neighbour within the interaction cutoff: the atoms move freely (usually a wrong structure)."""
+
+
+def interaction_warning(atoms, calc):
+    """A message when no atom of ``atoms`` has a neighbour within ``calc``'s interaction cutoff, else None."""
+    from .neighbors import neighbor_list
+    from .properties import interaction_cutoff
+
+    if len(atoms) == 0:
+        return None
+    cutoff = interaction_cutoff(calc, atoms)
+    _, index, _ = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff, half=True)
+    if len(index):
+        return None
+    vol = atoms.get_volume() / len(atoms) if atoms.pbc.all() else None
+    return (
+        f"no atom has a neighbour within the interaction cutoff ({cutoff:.3g} Å): the {len(atoms)} atoms never "
+        "interact and move in straight lines"
+        + (f" ({vol:.4g} Å³ per atom)" if vol is not None else "")
+        + "; check the structure (lattice constants are in Å, e.g. fcc:Cu:3.61)"
+    )
 
 
 def parse_repeat(text):
@@ -70,7 +95,7 @@ class MDResult(Record):
     n_atoms: int
     steps: int
     timestep_fs: float
-    temperature_target_k: float
+    temperature_target_k: float  # NVT: the thermostat's; NVE: only that of the initial velocities
     temperature_mean_k: float  # over the second half of the run
     temperature_final_k: float
     epot_mean_ev_per_atom: float  # over the second half
@@ -132,6 +157,9 @@ def run_md(
         progress = sys.stdout.isatty()
     rng = np.random.default_rng(seed)
     atoms.calc = calc
+    msg = interaction_warning(atoms, calc)
+    if msg:
+        warnings.warn(msg, NoInteractionWarning, stacklevel=2)
     if velocities:
         _thermalize(atoms, temperature_k, rng)
         Stationary(atoms)
@@ -252,7 +280,9 @@ def summary_lines(r: MDResult):
         + f": {r.n_atoms} atoms, {r.steps} steps of {r.timestep_fs:g} fs "
         f"({r.steps * r.timestep_fs / 1000:g} ps) in {r.wall_s:.1f} s "
         f"({r.steps_per_s:.0f} steps/s, {r.ns_per_day:.2f} ns/day)",
-        f"  temperature: target {r.temperature_target_k:g} K, mean over 2nd half {r.temperature_mean_k:.1f} K, "
+        # NVE has no target: the temperature is only where the velocities started
+        f"  temperature: {'thermostat' if r.ensemble == 'nvt' else 'initial velocities at'} "
+        f"{r.temperature_target_k:g} K, mean over 2nd half {r.temperature_mean_k:.1f} K, "
         f"final {r.temperature_final_k:.1f} K",
         f"  potential energy (2nd half mean): {r.epot_mean_ev_per_atom:.6f} eV/atom",
     ]

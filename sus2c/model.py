@@ -348,13 +348,13 @@ class Model:
         return cls(elements, terms=terms, scaling=scaling, metadata=d.get("metadata") or {})
 
     def save(self, path):
-        """Write the model as JSON (atomically: a failed write never leaves half a file)."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as fh:
+        """Write the model as JSON (see :func:`sus2c.files.atomic_write`: the folder is created
+        if needed, and a failed write leaves neither half a file nor a temporary one)."""
+        from .files import atomic_write
+
+        with atomic_write(path, "w", what="model file", encoding="utf-8") as fh:
             json.dump(self.to_dict(), fh, indent=1)
             fh.write("\n")
-        os.replace(tmp, path)
 
     def __repr__(self):
         names = {

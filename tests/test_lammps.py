@@ -3,8 +3,8 @@
 The brute-force reference below is deliberately independent of the compiled
 kernels and of the export: plain numpy over ASE's neighbour list, evaluating
 ``Model.pair_energy`` / ``Model.triplet_energy`` bond by bond and triplet by
-triplet with the DESIGN.md energy (bonds once, triplets once per centre and
-unordered neighbour pair).
+triplet with the energy model of README.md (bonds once, triplets once per
+centre and unordered neighbour pair).
 
 Below a part's first knot ``lo`` a 2-body part is continued by its
 second-order Taylor polynomial plus a cubic wall (C2 at lo) and every 3-body
