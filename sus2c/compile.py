@@ -113,8 +113,10 @@ def _compile(model, bake_scales):
     dp = {"lo": [], "hi": [], "n": [], "coef": [], "tab": []}
     ep = {"hi": [], "n": [], "coef": [], "tab": [], "scale": [], "rho_lo": [], "rho_hi": []}
     rce = np.zeros(len(pairs))
+    dparts, eparts = [], []
     for k, ch in enumerate(desc.embedding):
         for (a, b), part in ch.density.items():
+            dparts.append((k, a, b, part))
             s = part.spline
             d_part[(el.index(a) * ne + el.index(b)) * K + k] = len(dp["lo"])
             dp["lo"].append(s.lo)
@@ -125,6 +127,7 @@ def _compile(model, bake_scales):
             pk = pair_index[model.pair_key(a, b)]
             rce[pk] = max(rce[pk], s.hi)
         for a, part in ch.embed.items():
+            eparts.append((k, a, part))
             s = part.spline
             e_part[el.index(a) * K + k] = len(ep["hi"])
             ep["hi"].append(s.hi)
@@ -165,7 +168,9 @@ def _compile(model, bake_scales):
         "e_n": ep["n"], "e_coef": ep["coef"], "e_tab": ep["tab"], "e_scale": ep["scale"],
         "e_rho_lo": ep["rho_lo"], "e_rho_hi": ep["rho_hi"],
     }
-    return engine.CompiledModel(ne, tables_, parts2, parts3, desc.embedding)
+    compiled = engine.CompiledModel(ne, tables_, parts2, parts3, desc.embedding)
+    compiled.dparts, compiled.eparts = dparts, eparts
+    return compiled
 
 
 def compile_model(model):

@@ -19,6 +19,11 @@ good 2+3-body model for a single-element metal or semiconductor::
     mode = "specific"              # "specific" | "universal" | "hybrid"
     scaling = "pair"               # universal scaling: "pair" | "element"
     zbl = false                    # ZBL core below the data (high pressure, hot MD, cascades)
+    embedding = "none"             # many-body: "none" | "universal" | "specific" (Finnis-Sinclair)
+    embedding_channels = 2         # universal: channels
+    embedding_scaling = "element"  # universal: channel maps per "element" or per "pair"
+    embedding_intervals = [10, 8]  # densities f, embedding functions F
+    embedding_cutoff = 5.5         # Å (default: cutoff2)
     zbl_width = 0.5                # Å: ZBL switched off between r_min - zbl_width and r_min
 
     [fit]
@@ -30,7 +35,8 @@ good 2+3-body model for a single-element metal or semiconductor::
     cv_folds = 5
     threads = 2                    # default: OMP_NUM_THREADS or all cores
     seed = 0
-    scaling_iterations = 20        # universal/hybrid: scaling fit steps
+    scaling_iterations = 20        # steps of the outer fit (universal scalars, embedding)
+    outer_validation = 0.1         # held out to stop the outer fit
 
     [output]
     model = "model.json"
@@ -52,9 +58,10 @@ from .fit.settings import FitError, FitSettings
 SCHEMA = {
     "data": {"train", "test", "validation_fraction", "type_map"},
     "model": {"elements", "cutoff2", "cutoff3", "intervals2", "intervals3", "r_min", "mode", "scaling", "zbl",
-              "zbl_width"},
+              "zbl_width", "embedding", "embedding_channels", "embedding_scaling", "embedding_intervals",
+              "embedding_cutoff"},
     "fit": {"energy_weight", "force_weight", "stress_weight", "ridge", "curvature", "cv_folds", "threads", "seed",
-            "scaling_iterations"},
+            "scaling_iterations", "outer_validation"},
     "output": {"model"},
 }
 
@@ -131,7 +138,18 @@ def load_config(path) -> Config:
         if not (isinstance(v, list) and len(v) == 3):
             raise ConfigError("[model] intervals3 must be a list of 3 integers [ij, ik, jk]")
         kw["intervals3"] = tuple(_number(x, "[model] intervals3", integer=True) for x in v)
-    for key in ("mode", "scaling"):
+    if "embedding_intervals" in model:
+        v = model["embedding_intervals"]
+        if not (isinstance(v, list) and len(v) == 2):
+            raise ConfigError("[model] embedding_intervals must be a list of 2 integers [density f, embedding F]")
+        kw["embedding_intervals"] = tuple(_number(x, "[model] embedding_intervals", integer=True) for x in v)
+    if "embedding_channels" in model:
+        kw["embedding_channels"] = _number(model["embedding_channels"], "[model] embedding_channels", integer=True)
+    if "embedding_cutoff" in model:
+        kw["embedding_cutoff"] = float(_number(model["embedding_cutoff"], "[model] embedding_cutoff"))
+    if "outer_validation" in fitt:
+        kw["outer_validation"] = float(_number(fitt["outer_validation"], "[fit] outer_validation"))
+    for key in ("mode", "scaling", "embedding", "embedding_scaling"):
         if key in model:
             if not isinstance(model[key], str):
                 raise ConfigError(f"[model] {key} must be a string")

@@ -274,3 +274,36 @@ cdef inline double embed(const Tables* T, int q, double rho, double* d1, double*
     d1[0] = (c[1] + u * (2.0 * c[2] + 3.0 * u * c[3])) * T.e_invh[q]
     d2[0] = (2.0 * c[2] + 6.0 * u * c[3]) * T.e_invh[q] * T.e_invh[q]
     return c[0] + u * (c[1] + u * (c[2] + u * c[3]))
+
+
+cdef inline int embed_basis(const Tables* T, int q, double rho, double* B, double* dB, double* d2B) noexcept nogil:
+    """The four non-zero basis functions of embedding part q at rho (values, first and
+    second derivatives), continued linearly below 0 and above the last knot; returns
+    the index of the first one."""
+    cdef const double* tab = &T.tab[T.e_tab[q]]
+    cdef double inv_h = T.e_invh[q]
+    cdef double u = rho * inv_h, v
+    cdef int n = T.e_n[q], mu, k
+    cdef const double* t
+    if u < 0.0:
+        for k in range(4):
+            B[k] = tab[k] + u * tab[4 + k]
+            dB[k] = tab[4 + k] * inv_h
+            d2B[k] = 0.0
+        return 0
+    if u >= n:
+        t = tab + 16 * (n - 1)
+        for k in range(4):
+            v = t[4 + k] + 2.0 * t[8 + k] + 3.0 * t[12 + k]
+            B[k] = t[k] + t[4 + k] + t[8 + k] + t[12 + k] + v * (u - n)
+            dB[k] = v * inv_h
+            d2B[k] = 0.0
+        return n - 1
+    mu = <int>u
+    u = u - mu
+    t = tab + 16 * mu
+    for k in range(4):
+        B[k] = t[k] + u * (t[4 + k] + u * (t[8 + k] + u * t[12 + k]))
+        dB[k] = (t[4 + k] + u * (2.0 * t[8 + k] + 3.0 * u * t[12 + k])) * inv_h
+        d2B[k] = (2.0 * t[8 + k] + 6.0 * u * t[12 + k]) * inv_h * inv_h
+    return mu

@@ -7,7 +7,7 @@ from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
 from sus2c._kernels._common cimport (Bond, Tables, Triplet, Walk, walk_new, walk_free, visit, triplet_of, jk_leg,
-                                     density, embed,
+                                     density, embed, embed_basis,
                                      max_neighbours, ENTRY_BOND, ENTRY_COINCIDENT)
 from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_triplet4
 
@@ -63,7 +63,7 @@ cdef class CompiledModel:
     """
     cdef Tables t
     cdef public object tables, parts2, parts3, channels, rc, p3_base, p2_poly, p2_poly_off
-    cdef public object d_poly, d_poly_off, e_poly, e_poly_off
+    cdef public object d_poly, d_poly_off, e_poly, e_poly_off, dparts, eparts
     cdef public int n_elements, n_channels
 
     def __init__(self, int n_elements, dict tables, parts2=(), parts3=(), channels=()):

@@ -135,10 +135,14 @@ class EmbeddingUniversal(Term):
             c["scaling"].check(model.elements, model.pairs(), where=f"{where} scaling")
 
     def to_dict(self):
-        return {"type": self.type, "channels": [
-            {"f": c["f"].to_dict(), "F": c["F"].to_dict(), "epsilon": {e: float(v) for e, v in c["epsilon"].items()},
-             "scaling": c["scaling"].to_dict(list(c["epsilon"]), _pairs(list(c["epsilon"])))}
-            for c in self.channels]}
+        out = []
+        for c in self.channels:
+            d = {"f": c["f"].to_dict(), "F": c["F"].to_dict(), "epsilon": {e: float(v) for e, v in c["epsilon"].items()},
+                 "scaling": c["scaling"].to_dict(list(c["epsilon"]), _pairs(list(c["epsilon"])))}
+            if c.get("rho_range"):
+                d["rho_range"] = {e: [float(v[0]), float(v[1])] for e, v in c["rho_range"].items()}
+            out.append(d)
+        return {"type": self.type, "channels": out}
 
     @classmethod
     def from_dict(cls, d, keys, where):
@@ -155,6 +159,7 @@ class EmbeddingUniversal(Term):
                 "F": Spline1D.from_dict(as_dict(c["F"], f"{w}.F"), f"embedding channel {k} embedding"),
                 "epsilon": element_table(c["epsilon"], keys.elements, f"{w}.epsilon"),
                 "scaling": Scaling.from_dict(c["scaling"], keys.elements, f"{w}.scaling"),
+                "rho_range": _ranges(c.get("rho_range"), keys.elements, f"{w}.rho_range"),
             })
         return cls(out)
 
@@ -181,13 +186,25 @@ class EmbeddingUniversal(Term):
                     r0, l = sc.pair(a, b)
                     s = Spline1D(r0 + l * f.lo, r0 + l * f.hi, f.intervals, f.coefficients)
                     ch.density[(a, b)] = DensityPart(s, sc.amplitudes[b], model.pair_key(a, b), b)
-                ch.embed[a] = EmbedPart(c["F"], c["epsilon"][a], a)
+                ch.embed[a] = EmbedPart(c["F"], c["epsilon"][a], a, (c.get("rho_range") or {}).get(a))
             out.append(ch)
         return out
 
     def map_coefficients(self, fn):
         return EmbeddingUniversal([dict(c, F=c["F"].with_coefficients(fn(c["F"].coefficients)))
                                    for c in self.channels])
+
+    @classmethod
+    def template(cls, plan, columns):
+        """F's coefficients are the fit's columns; densities and scalars are the plan's current ones."""
+        state = plan.embedding
+        if not isinstance(state, EmbeddingUniversal):
+            return None
+        out = []
+        for k, c in enumerate(state.channels):
+            F = c["F"]
+            out.append(dict(c, F=Spline1D(0.0, F.hi, F.intervals, columns.embedding(f"embedding F_{k}", F.intervals))))
+        return cls(out)
 
     def with_scalars(self, channels):
         """The same term with new densities and scalars (``channels``: list of dicts)."""
@@ -205,9 +222,10 @@ class EmbeddingSpecific(Term):
     needs_full_list = True
     lammps_style = "eam/fs"
 
-    def __init__(self, embed, density):
+    def __init__(self, embed, density, rho_range=None):
         self.embed = dict(embed)
         self.density = dict(density)
+        self.rho_range = dict(rho_range or {})
 
     def is_empty(self):
         return not self.embed
@@ -221,8 +239,11 @@ class EmbeddingSpecific(Term):
             check_density(s, f"density {a}<-{b}")
 
     def to_dict(self):
-        return {"type": self.type, "embed": {a: s.to_dict() for a, s in self.embed.items()},
-                "density": {f"{a}-{b}": s.to_dict() for (a, b), s in self.density.items()}}
+        d = {"type": self.type, "embed": {a: s.to_dict() for a, s in self.embed.items()},
+             "density": {f"{a}-{b}": s.to_dict() for (a, b), s in self.density.items()}}
+        if self.rho_range:
+            d["rho_range"] = {e: [float(v[0]), float(v[1])] for e, v in self.rho_range.items()}
+        return d
 
     @classmethod
     def from_dict(cls, d, keys, where):
@@ -238,7 +259,7 @@ class EmbeddingSpecific(Term):
             if len(parts) != 2 or any(e not in keys.elements for e in parts):
                 raise ModelError(f"{where}.density: key {k!r} should name host-neighbour elements of the model")
             density[tuple(parts)] = Spline1D.from_dict(as_dict(s, f"{where}.density.{k}"), f"density {k}")
-        return cls(embed, density)
+        return cls(embed, density, _ranges(d.get("rho_range"), keys.elements, f"{where}.rho_range"))
 
     def n_parameters(self):
         return sum(n_free_embedding(s) for s in self.embed.values()) + sum(n_free_1d(s) for s in self.density.values())
@@ -251,12 +272,33 @@ class EmbeddingSpecific(Term):
         for (a, b), s in self.density.items():
             ch.density[(a, b)] = DensityPart(s, 1.0, None, b)
         for a, s in self.embed.items():
-            ch.embed[a] = EmbedPart(s, 1.0, a)
+            ch.embed[a] = EmbedPart(s, 1.0, a, self.rho_range.get(a))
         return [ch]
 
     def map_coefficients(self, fn):
         return EmbeddingSpecific({a: s.with_coefficients(fn(s.coefficients)) for a, s in self.embed.items()},
-                                 self.density)
+                                 self.density, self.rho_range)
+
+    @classmethod
+    def template(cls, plan, columns):
+        state = plan.embedding
+        if not isinstance(state, EmbeddingSpecific):
+            return None
+        embed = {a: Spline1D(0.0, F.hi, F.intervals, columns.embedding(f"embedding F_{a}", F.intervals))
+                 for a, F in state.embed.items()}
+        return cls(embed, state.density)
+
+
+def _ranges(d, elements, where):
+    """{element: (lo, hi)} training ranges of rho from a model file (None: not recorded)."""
+    if d is None:
+        return None
+    out = {}
+    for e, v in as_dict(d, where).items():
+        if e not in elements or not (isinstance(v, list) and len(v) == 2):
+            raise ModelError(f"{where}.{e}: expected [lo, hi] for an element of the model")
+        out[e] = (float(v[0]), float(v[1]))
+    return out
 
 
 def _pairs(elements):
