@@ -35,8 +35,9 @@ def _cmd_info(args):
 def _cmd_export(args):
     from .lammps import check_export, export_lammps
 
-    info = export_lammps(args.model, args.out)
-    print(f"wrote {args.out}")
+    elements = args.elements.replace(",", " ").split() if args.elements else None
+    info = export_lammps(args.model, args.out, elements=elements)
+    print(f"wrote {args.out}" + "".join(f", {f}" for f in info["eam_files"]))
     print("LAMMPS input lines:")
     print("  units metal")
     print("  newton on")
@@ -47,11 +48,17 @@ def _cmd_export(args):
         print(f"  {el:3s} {e:.10g}")
     if args.check:
         print("checking the file in LAMMPS against the sus2c calculator ...")
-        diffs = check_export(args.model, args.out)
+        from .lammps import CHECK_ENERGY_TOL, CHECK_FORCE_TOL
+
+        diffs = check_export(args.model, args.out, elements=elements)
         print(f"  structures checked:       {diffs['n_structures']}")
-        print(f"  max |dE| per atom (eV):   {diffs['energy_per_atom']:.3e}")
-        print(f"  max |dF| (eV/A):          {diffs['forces']:.3e}")
+        print(f"  max |dE| per atom (eV):   {diffs['energy_per_atom']:.3e}   (limit {CHECK_ENERGY_TOL:g})")
+        print(f"  max |dF| (eV/A):          {diffs['forces']:.3e}   (limit {CHECK_FORCE_TOL:g})")
         print(f"  max |dsigma| (eV/A^3):    {diffs['stress']:.3e}")
+        if not diffs["passed"]:
+            print(f"sus2c export: error: LAMMPS and sus2c differ by more than the limits above", file=sys.stderr)
+            return 1
+        print("  passed")
     return 0
 
 
@@ -217,9 +224,12 @@ def build_parser():
     q.add_argument(
         "--check",
         action="store_true",
-        help="run the file in the LAMMPS Python module on a few structures and print "
-        "the largest energy/force/stress differences to the sus2c calculator",
+        help="run the file in the LAMMPS Python module on a few structures, print "
+        "the largest energy/force/stress differences to the sus2c calculator, and exit "
+        "non-zero when forces differ by more than 1e-6 eV/A or energies by more than 1e-7 eV/atom",
     )
+    q.add_argument("--elements", default=None, metavar="EL,EL",
+                   help="export only these elements, in the order of the LAMMPS atom types (default: all)")
     q.set_defaults(func=_cmd_export)
 
     q = sub.add_parser(
