@@ -89,3 +89,44 @@ def test_embedding_retrieves_eam_like_data(embedding, symbols):
     assert res.model.metadata["scaling"]["iterations"] >= 1
     plain = evaluate(fit(train, FitSettings(**common)).model, test, threads=1)
     assert plain["force_rmse_ev_per_a"] > 2 * r["force_rmse_ev_per_a"]
+
+
+def test_outer_jacobian_with_universal_scaling_and_embedding():
+    """Both outer blocks at once (universal pair + 3-body scalars and the embedding's),
+    as the outer fit uses them, against central differences."""
+    from sus2c.fit import initial_scaling
+    from sus2c.fit.varpro import OuterParameters
+
+    elements = ["Mo", "Nb", "Ta"]
+    frames = _unlabelled(elements)
+    st = FitSettings(cutoff2=4.6, cutoff3=3.6, intervals2=9, intervals3=(4, 4, 7), mode="universal",
+                     scaling="element")
+    dmin = shortest_distances(frames, elements, 4.6)
+    r_min = choose_r_min(dmin, 4.6, 9)
+    scaling = initial_scaling(frames, elements, "element")
+    emb = random_model(elements, None, None, seed=5, embedding="universal", scaling_mode="element",
+                       r_min=1.2).terms[-1]
+    outer = OuterParameters(elements, scaling, emb)
+    th = outer.vector(scaling, emb)
+    th[:3] = [1.0, 0.85, 1.2]
+    layout = Layout(elements, r_min, st, *outer.state(th)[:1], embedding=outer.state(th)[1])
+    xr = dict(layout.x_ranges)
+    xr["lo"] -= 1.0
+
+    def layout_at(theta):
+        sc, em = outer.state(theta)
+        return Layout(elements, r_min, st, sc, x_ranges=xr, embedding=em)
+
+    lay = layout_at(th)
+    c = np.random.default_rng(1).normal(scale=0.05, size=lay.n_columns)
+    J = np.concatenate([Jb for _, Jb, _ in outer.jacobian_batches(lay.model(c), th, frames, lay.cutoff, 2, True)])
+    assert J.shape[1] == len(outer.free)
+    for k, i in enumerate(outer.free):
+        h = 1e-6 * max(1.0, abs(th[i]))
+        tp, tn = th.copy(), th.copy()
+        tp[i] += h
+        tn[i] -= h
+        fd = (np.concatenate([X @ c for _, X, _ in design_batches(layout_at(tp), frames)])
+              - np.concatenate([X @ c for _, X, _ in design_batches(layout_at(tn), frames)])) / (2 * h)
+        np.testing.assert_allclose(J[:, k], fd, rtol=0, atol=1e-7 * max(1.0, np.abs(fd).max()),
+                                   err_msg=outer.names[i])

@@ -133,6 +133,12 @@ cdef inline Walk* walk_new(Py_ssize_t maxnb) noexcept nogil:
     return W
 
 
+cdef inline void walk_start(Walk* W) noexcept nogil:
+    """Before visiting a new centre: no neighbours gathered yet."""
+    W.n3 = 0
+    W.ne = 0
+
+
 cdef inline void walk_free(Walk* W) noexcept nogil:
     if W != NULL:
         free(W.r3)

@@ -6,7 +6,7 @@ from libc.math cimport exp, sqrt
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
-from sus2c._kernels._common cimport (Bond, Tables, Triplet, Walk, walk_new, walk_free, visit, triplet_of, jk_leg,
+from sus2c._kernels._common cimport (Bond, Tables, Triplet, Walk, walk_new, walk_start, walk_free, visit, triplet_of, jk_leg,
                                      density, embed, embed_basis,
                                      max_neighbours, ENTRY_BOND, ENTRY_COINCIDENT)
 from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_triplet4

@@ -154,8 +154,7 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
             for i in range(a0, atom_start[s + 1]):
                 ti = ty[i]
                 fi = erow + 1 + 3 * (i - a0)
-                W.n3 = 0
-                W.ne = 0
+                walk_start(W)
                 for e in range(offsets[i], offsets[i + 1]):
                     b = visit(T, W, i, ti, e, P, ty, nb, SH)
                     if b.what != ENTRY_BOND:

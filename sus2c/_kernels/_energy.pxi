@@ -211,8 +211,7 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
             acc[z] = 0.0
         for i in prange(N, schedule="dynamic", chunksize=16):
             ti = ty[i]
-            W.n3 = 0
-            W.ne = 0
+            walk_start(W)
             vi = NULL
             if per_atom:
                 vi = &vbuf[tid, i, 0]

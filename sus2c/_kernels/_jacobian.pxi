@@ -93,7 +93,7 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
             for i in range(a0, atom_start[s + 1]):
                 ti = ty[i]
                 fi = erow + 1 + 3 * (i - a0)
-                W.n3 = 0
+                walk_start(W)
                 for e in range(offsets[i], offsets[i + 1]):
                     b = visit(T, W, i, ti, e, P, ty, nb, SH)
                     if b.what != ENTRY_BOND:
@@ -318,8 +318,7 @@ def embedding_theta_design(CompiledModel model, const double[::1] dth_coef, cons
             for i in range(a0, atom_start[s + 1]):
                 ti = ty[i]
                 fi = erow + 1 + 3 * (i - a0)
-                W.n3 = 0
-                W.ne = 0
+                walk_start(W)
                 for e in range(offsets[i], offsets[i + 1]):
                     b = visit(T, W, i, ti, e, P, ty, nb, SH)
                 for ch in range(nch):
