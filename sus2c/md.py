@@ -110,6 +110,8 @@ class MDResult(Record):
     ns_per_day: float
     trajectory: str = None
     series: dict = field(default_factory=dict)  # time_fs, temperature_k, epot/etot_ev_per_atom per step
+    first_step_outside: int = None  # first step with atoms outside the model's fitted range (None: never)
+    max_atoms_outside: int = 0
 
 
 def run_md(
@@ -192,12 +194,24 @@ def run_md(
     def temperature(ek):
         return 2.0 * ek / (ndof * units.kB) if ndof > 0 else 0.0
 
+    outside = {"first": None, "most": 0}
+
     def observe():
         # ASE calls observers after every step and once before the first
         k = dyn.nsteps
         epot[k] = atoms.get_potential_energy()
         ekin[k] = atoms.get_kinetic_energy()
         seen[k] = True
+        # the model's domain of validity (sus2c calculators: atoms closer than a
+        # first knot or with a density outside the training range)
+        n_out = int(getattr(atoms.calc, "n_close_atoms", 0) or 0)
+        if n_out:
+            outside["most"] = max(outside["most"], n_out)
+            if outside["first"] is None:
+                outside["first"] = k
+                if progress:
+                        log(f"step {k}: {n_out} atom(s) left the range the model was fitted on (closer than a "
+                        "first knot, or a density outside the training range); energies there are extrapolated")
         if k % log_interval == 0 or k == steps:
             report(k)
 
@@ -263,6 +277,8 @@ def run_md(
         steps_per_s=steps / wall if wall > 0 else float("nan"),
         ns_per_day=steps * timestep_fs * 1e-6 / wall * 86400 if wall > 0 else float("nan"),
         trajectory=str(trajectory) if trajectory else None,
+        first_step_outside=outside["first"],
+        max_atoms_outside=outside["most"],
         series={
             "time_fs": time_fs,
             "temperature_k": tser,
@@ -294,6 +310,11 @@ def summary_lines(r: MDResult):
             f"  max |E_tot(t) - E_tot(0)|:        {r.max_deviation_ev_per_atom:.3e} eV/atom",
             f"  drift rate (linear fit):          {r.drift_rate_ev_per_atom_per_ps:+.3e} eV/atom/ps",
         ]
+    if r.first_step_outside is not None:
+        lines.append(f"  left the fitted range at step {r.first_step_outside} (up to {r.max_atoms_outside} atoms "
+                     "outside it): results beyond are extrapolations")
+    else:
+        lines.append("  stayed inside the range the model was fitted on")
     if r.trajectory:
         lines.append(f"  trajectory: {r.trajectory}")
     return lines

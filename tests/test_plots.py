@@ -508,3 +508,27 @@ def test_plot_all_separates_data_sets_and_skips_a_trivial_collapse(tmp_path, sco
     assert {"parity_energy_train.svg", "errors_forces_train.svg", "parity_energy_test.svg",
             "errors_forces_test.svg"} <= names
     assert not [n for n in names if n.startswith("parity_") and n.count("_") == 1]
+
+
+def test_embedding_plots_show_functions_training_range_and_rose():
+    """plot_all draws the embedding (densities, F with the training range of rho) and,
+    for one element, F next to the Foiles-Baskes-Daw function from Rose's curve: the two
+    agree near the model's equilibrium, where the data are."""
+    import warnings
+
+    from sus2c.analysis import embedding_from_rose, plot_embedding
+    from sus2c.fit import FitSettings, fit
+
+    import test_embedding
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = fit(test_embedding._emt_frames(20, 1), FitSettings(cutoff2=5.0, cutoff3=0.0, intervals2=14,
+                                                                   embedding="specific", scaling_iterations=6)).model
+    fig = plot_embedding(model)
+    gids = {a.get_gid() for ax in fig.axes for a in ax.get_children()}
+    assert {"F:Cu", "f:Cu<-Cu", "rho-range"} <= gids
+    d = embedding_from_rose(model)
+    assert d["lattice"] == "fcc" and 3.5 < d["a0"] < 3.7  # EMT Cu: 3.59 A
+    near = np.abs(d["a"] / d["a0"] - 1.0) < 0.03
+    assert np.max(np.abs(d["F_model"][near] - d["F_rose"][near])) < 0.02

@@ -155,3 +155,28 @@ def test_demo_output_folder_is_ignored_by_git():
     for path in ("sus2c-demo/model.json", "sus2c-validate/report.md"):
         run = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
         assert run.returncode == 0, f"{path} is not ignored by .gitignore"
+
+
+def test_md_reports_leaving_the_fitted_range():
+    """An MD run that squeezes atoms below the model's first knots says when it left the
+    fitted range (DESIGN section 7); one that does not says it stayed inside."""
+    import warnings
+
+    from ase.build import bulk
+
+    from sus2c.calculator import Calculator
+    from sus2c.md import run_md, summary_lines
+    from sus2c.testing import random_model
+
+    model = random_model(("Mo",), "specific", None, seed=1, r_min=2.8)  # bcc Mo bonds: 2.74 A
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hot = run_md(bulk("Mo", "bcc", a=3.16, cubic=True).repeat(3), Calculator(model, threads=1),
+                     temperature_k=300.0, steps=3, progress=False)
+        cold = run_md(bulk("Mo", "bcc", a=3.16, cubic=True).repeat(3), Calculator(
+            random_model(("Mo",), "specific", None, seed=1, r_min=1.5), threads=1),
+            temperature_k=10.0, steps=3, progress=False)
+    assert hot.first_step_outside == 0 and hot.max_atoms_outside == 54
+    assert any("left the fitted range at step 0" in line for line in summary_lines(hot))
+    assert cold.first_step_outside is None
+    assert any("stayed inside" in line for line in summary_lines(cold))

@@ -833,6 +833,9 @@ def plot_all(model, out, frames=None, fmt="png", threads=None, log=None):
     - ``pair_A-B``: each 2-body term (range covered by ``frames`` if given,
       else by the fit metadata), and ``pairs``: all of them together;
     - ``triplet_A-B-C`` (centre A): slices of each 3-body term;
+    - with an embedding: ``embedding`` (densities and F with the training range
+      of rho), and for one element ``embedding_rose`` (F against the one Rose's
+      binding curve implies for the reference crystal);
     - with a universal 2-body part: ``universal_u`` (u(x) with Rose's curve),
       ``universal_coverage`` (where each pair's data put it on u), and, when
       specific 2-body parts sit beside it, ``ueos_collapse`` (for a purely
@@ -886,6 +889,12 @@ def plot_all(model, out, frames=None, fmt="png", threads=None, log=None):
     for a, b, c in model.triplets():
         if model.triplet_parts(a, b, c):
             save(plot_triplet(model, a, b, c), f"triplet_{a}-{b}-{c}")
+    if model.describe().embedding:
+        from .embedding_plots import plot_embedding, plot_embedding_rose
+
+        save(plot_embedding(model), "embedding")
+        if len(model.elements) == 1:
+            save(plot_embedding_rose(model), "embedding_rose")
     if model.pair_universal is not None:
         save(plot_universal(model), "universal_u")
         save(plot_coverage(model, frames, threads=threads or 1), "universal_coverage")

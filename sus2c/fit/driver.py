@@ -161,6 +161,8 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
             "intervals2": int(settings.intervals2),
             "intervals3": list(settings.intervals3),
             "r_min": {f"{a}-{b}": v for (a, b), v in r_min.items()},
+            # the domain of validity: each pair's shortest and longest training distance
+            "distance_ranges": {f"{a}-{b}": [v, stats.longest[(a, b)]] for (a, b), v in dmin.items() if v is not None},
             "ridge": sol.ridge,
             "curvature": sol.curvature,
             "weights": fractions,

@@ -286,7 +286,7 @@ class EmbeddingSpecific(Term):
             return None
         embed = {a: Spline1D(0.0, F.hi, F.intervals, columns.embedding(f"embedding F_{a}", F.intervals))
                  for a, F in state.embed.items()}
-        return cls(embed, state.density)
+        return cls(embed, state.density, state.rho_range)
 
 
 def _ranges(d, elements, where):
