@@ -253,7 +253,7 @@ def _validation_split(n, fraction, seed):
 
 
 def optimize_outer(frames, elements, r_min, settings, scaling0, embedding0, ridge, curvature, x_ranges,
-                   weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None, patience=3) -> VarProResult:
+                   weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None, patience=5) -> VarProResult:
     """Levenberg-Marquardt on the outer parameters with the linear coefficients projected out.
 
     A seeded fraction ``settings.outer_validation`` of the structures is held
