@@ -320,14 +320,17 @@ def optimize_outer(frames, elements, r_min, settings, scaling0, embedding0, ridg
         design = design_batches(layout, train, threads, stress=stress)
         jac = outer.jacobian_batches(model, theta, train, layout.cutoff, threads, stress)
         for (batch, X, rs), (_, J, _) in zip(design, jac):
+            # one BLAS product per batch (per-structure products were the
+            # outer step's cost with many scalars)
+            y = np.zeros(len(X))
+            w = np.zeros(len(X))
             for k, fr in enumerate(batch):
-                r0, r1 = rs[k], rs[k + 1]
-                y, w = targets(fr, r1 - r0, weights)
-                res = X[r0:r1] @ c - y
-                Jw = J[r0:r1] * w[:, None]
-                JtJ += J[r0:r1].T @ Jw
-                Jtr += Jw.T @ res
-                XtJ += X[r0:r1].T @ Jw
+                y[rs[k]:rs[k + 1]], w[rs[k]:rs[k + 1]] = targets(fr, rs[k + 1] - rs[k], weights)
+            res = X @ c - y
+            Jw = J * w[:, None]
+            JtJ += J.T @ Jw
+            Jtr += Jw.T @ res
+            XtJ += X.T @ Jw
         # Kaufman's projected Gauss-Newton matrix: the part of J the linear
         # coefficients can absorb is removed (J_K = (I - X A^-1 X^T W) J)
         JtJ = JtJ - XtJ.T @ np.linalg.solve(A_reg, XtJ)
