@@ -73,13 +73,17 @@ def basis_table(n: int) -> np.ndarray:
     return _table(int(n))
 
 
-def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0, continuation: str = "taylor"):
+def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0, continuation: str = "taylor",
+                   above: str = "zero"):
     """Non-zero basis values at distances ``r``.
 
     Returns ``(mu, B, inside)`` with ``mu`` the index of the first non-zero
     function (shape of r), ``B`` the values (or first / second derivative with
     respect to r) of ``B_mu .. B_mu+3`` (shape r.shape + (4,)), and ``inside``
-    the mask ``r < hi`` (outside it every value is zero).
+    the mask ``r < hi`` (outside it every value is zero, unless ``above`` is
+    ``"linear"``: then each function continues as its tangent at ``hi``).
+    ``continuation="linear"``: below ``lo`` each function continues as its
+    tangent at ``lo`` (embedding functions F(rho), as LAMMPS's tables do above).
     """
     r = np.asarray(r, dtype=float)
     h = (hi - lo) / n
@@ -89,7 +93,20 @@ def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0, continu
     mu = np.clip(np.floor(u), 0, n - 1).astype(np.int64)
     below = u < 0
     coef = T[mu].copy()  # (..., 4, 4)
-    if continuation == "taylor":
+    beyond = np.zeros(u.shape, dtype=bool)
+    if above == "linear":
+        beyond = u >= n
+        inside = np.ones(u.shape, dtype=bool)
+        last = T[n - 1]  # (4 k, 4 p) in the local coordinate of the last interval
+        val = last.sum(axis=1)  # p(1)
+        der = last[:, 1] + 2 * last[:, 2] + 3 * last[:, 3]  # p'(1)
+        coef[beyond] = np.stack([val - der, der, np.zeros(4), np.zeros(4)], axis=1)
+    elif above != "zero":
+        raise ValueError(f"above must be 'zero' or 'linear', got {above!r}")
+    if continuation == "linear":
+        loc = np.where(below, u, u - mu)
+        coef[below, :, 2:] = 0.0
+    elif continuation == "taylor":
         loc = np.where(below, u, u - mu)
         coef[below, :, 3] = 0.0  # second-order Taylor continuation below lo
     elif continuation == "eased":
@@ -98,7 +115,7 @@ def evaluate_basis(lo: float, hi: float, n: int, r, derivative: int = 0, continu
         coef[below, :, 2] = 0.5 * coef[below, :, 1]
         coef[below, :, 3] = 0.0
     else:
-        raise ValueError(f"continuation must be 'taylor' or 'eased', got {continuation!r}")
+        raise ValueError(f"continuation must be 'taylor', 'eased' or 'linear', got {continuation!r}")
     powers = np.arange(4)
     if derivative == 0:
         upow = loc[..., None] ** powers

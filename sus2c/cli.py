@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 
 def _cmd_info(args):
@@ -15,6 +16,9 @@ def _cmd_info(args):
     info = sus2c.build_info()
     print(f"sus2c {info['version']}")
     print(f"kernels built with OpenMP: {'yes' if info['openmp'] else 'no (serial build)'}")
+    simd = {"avx2": "AVX2+FMA build (selected for this CPU; SUS2C_SIMD=baseline forces the baseline build)",
+            "baseline": "baseline build (no AVX2+FMA build for this CPU, or SUS2C_SIMD=baseline)"}
+    print(f"SIMD: {info['simd']}: {simd.get(info['simd'], '')}".rstrip(": "))
     print(f"default threads: {info['default_threads']} (set OMP_NUM_THREADS or Calculator(threads=...))")
     if args.model:
         model = sus2c.load(args.model)
@@ -31,8 +35,9 @@ def _cmd_info(args):
 def _cmd_export(args):
     from .lammps import check_export, export_lammps
 
-    info = export_lammps(args.model, args.out)
-    print(f"wrote {args.out}")
+    elements = args.elements.replace(",", " ").split() if args.elements else None
+    info = export_lammps(args.model, args.out, elements=elements)
+    print(f"wrote {args.out}" + "".join(f", {f}" for f in info["eam_files"]))
     print("LAMMPS input lines:")
     print("  units metal")
     print("  newton on")
@@ -43,11 +48,17 @@ def _cmd_export(args):
         print(f"  {el:3s} {e:.10g}")
     if args.check:
         print("checking the file in LAMMPS against the sus2c calculator ...")
-        diffs = check_export(args.model, args.out)
+        from .lammps import CHECK_ENERGY_TOL, CHECK_FORCE_TOL
+
+        diffs = check_export(args.model, args.out, elements=elements)
         print(f"  structures checked:       {diffs['n_structures']}")
-        print(f"  max |dE| per atom (eV):   {diffs['energy_per_atom']:.3e}")
-        print(f"  max |dF| (eV/A):          {diffs['forces']:.3e}")
+        print(f"  max |dE| per atom (eV):   {diffs['energy_per_atom']:.3e}   (limit {CHECK_ENERGY_TOL:g})")
+        print(f"  max |dF| (eV/A):          {diffs['forces']:.3e}   (limit {CHECK_FORCE_TOL:g})")
         print(f"  max |dsigma| (eV/A^3):    {diffs['stress']:.3e}")
+        if not diffs["passed"]:
+            print(f"sus2c export: error: LAMMPS and sus2c differ by more than the limits above", file=sys.stderr)
+            return 1
+        print("  passed")
     return 0
 
 
@@ -84,7 +95,13 @@ def _cmd_plot(args):
     from .analysis import plot_all
     from .data import read_frames
 
-    frames = read_frames(args.data, type_map=args.type_map) if args.data else None
+    # each --data argument (a file or a glob) is one data set with its own, labelled plots:
+    # `--data train.xyz test.xyz` must not mix training and test errors
+    frames = None
+    if args.data:
+        frames = {}
+        for arg in args.data:
+            frames[arg] = read_frames(arg, type_map=args.type_map)
     written = plot_all(args.model, args.out, frames=frames, fmt=args.format, threads=args.threads)
     print(f"wrote {len(written)} plot(s) of {args.model} to {args.out}/")
     for path in written:
@@ -95,7 +112,7 @@ def _cmd_plot(args):
 def _cmd_validate(args):
     from .validate import validate
 
-    which = [w.strip() for w in args.properties.split(",") if w.strip()]
+    which = None if args.properties is None else [w.strip() for w in args.properties.split(",") if w.strip()]
     strains = [float(x) / 100.0 for x in args.strains.split(",")]
     validate(
         args.model,
@@ -107,6 +124,8 @@ def _cmd_validate(args):
         strains=strains,
         mesh=args.mesh,
         threads=args.threads,
+        vacancy_index=args.vacancy_atom,
+        chemical_potentials=args.chemical_potential,
     )
     return 0
 
@@ -206,9 +225,12 @@ def build_parser():
     q.add_argument(
         "--check",
         action="store_true",
-        help="run the file in the LAMMPS Python module on a few structures and print "
-        "the largest energy/force/stress differences to the sus2c calculator",
+        help="run the file in the LAMMPS Python module on a few structures, print "
+        "the largest energy/force/stress differences to the sus2c calculator, and exit "
+        "non-zero when forces differ by more than 1e-6 eV/A or energies by more than 1e-7 eV/atom",
     )
+    q.add_argument("--elements", default=None, metavar="EL,EL",
+                   help="export only these elements, in the order of the LAMMPS atom types (default: all)")
     q.set_defaults(func=_cmd_export)
 
     q = sub.add_parser(
@@ -245,7 +267,8 @@ def build_parser():
         nargs="+",
         default=None,
         metavar="FILE",
-        help="labelled structures for parity plots and error histograms; their distances "
+        help="labelled structures for parity plots and error histograms, one data set per argument "
+        "(e.g. --data train.xyz test.xyz gives parity_energy_train and parity_energy_test); their distances "
         "are shaded on the 2-body curves (globs allowed)",
     )
     q.add_argument("--format", choices=["png", "pdf", "svg"], default="png", help="file format (default: png)")
@@ -273,8 +296,20 @@ def build_parser():
     q.add_argument("--out", default="sus2c-validate", help="output folder (default: sus2c-validate)")
     q.add_argument(
         "--properties",
-        default="eos,elastic,phonons,vacancy",
-        help="comma-separated subset of eos,elastic,phonons,vacancy (default: all; eos is always computed)",
+        default=None,
+        help="comma-separated subset of eos,elastic,phonons,vacancy (default: all that apply: the vacancy of a "
+        "compound needs --chemical-potential; eos is always computed)",
+    )
+    q.add_argument("--vacancy-atom", type=int, default=0, metavar="INDEX",
+                   help="the atom of the unit cell the vacancy removes (default: 0); the report names its element and site")
+    q.add_argument(
+        "--chemical-potential",
+        action="append",
+        default=None,
+        metavar="EL=VALUE",
+        help="chemical potential of the removed element, needed for a vacancy in a compound: EL=EV (the same number "
+        "for every calculator) or EL=STRUCTURE, e.g. Cu=fcc:Cu:3.61 (its relaxed energy per atom, computed by each "
+        "calculator); repeatable",
     )
     q.add_argument("--eos", choices=["vinet", "birchmurnaghan"], default="vinet", help="EOS form (default: vinet)")
     q.add_argument(
@@ -318,6 +353,20 @@ def build_parser():
     return p
 
 
+def _warning_printer(command):
+    """warnings.showwarning for a command: 'sus2c CMD: warning: ...' on stderr, each message once
+    (two calculators on the same data would otherwise say the same thing twice)."""
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"sus2c {command}: warning: {text}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def main(argv=None):
     from .model import ModelError
 
@@ -328,7 +377,12 @@ def main(argv=None):
     formatwarning = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest: f"sus2c {args.command}: warning: {message}\n"
     try:
-        return args.func(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return args.func(args) or 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's exit code for SIGINT
+        print(f"\nsus2c {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ModelError, OSError, ValueError, ImportError) as exc:
         if isinstance(exc, BrokenPipeError):  # output piped into e.g. `head`
             sys.stderr.close()

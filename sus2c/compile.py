@@ -47,8 +47,10 @@ def _compile(model, bake_scales):
         return table_off[n]
 
     def add_coef(part):
+        return add_array(part.scaled.coefficients if bake_scales else part.spline.coefficients)
+
+    def add_array(c):
         nonlocal coef_len
-        c = part.scaled.coefficients if bake_scales else part.spline.coefficients
         off = coef_len
         coef.append(np.ascontiguousarray(c, dtype=float).ravel())
         coef_len += c.size
@@ -102,6 +104,41 @@ def _compile(model, bake_scales):
         p3_start.append(len(p3["coef"]))
         t += 1
 
+    # many-body channels: densities (values always: they are never fitted
+    # linearly) and embedding functions (column numbers in a fit layout, with
+    # eps as a separate scale)
+    K = len(desc.embedding)
+    d_part = np.full(ne * ne * K, -1, dtype=np.int32)
+    e_part = np.full(ne * K, -1, dtype=np.int32)
+    dp = {"lo": [], "hi": [], "n": [], "coef": [], "tab": []}
+    ep = {"hi": [], "n": [], "coef": [], "tab": [], "scale": [], "rho_lo": [], "rho_hi": []}
+    rce = np.zeros(len(pairs))
+    dparts, eparts = [], []
+    for k, ch in enumerate(desc.embedding):
+        for (a, b), part in ch.density.items():
+            dparts.append((k, a, b, part))
+            s = part.spline
+            d_part[(el.index(a) * ne + el.index(b)) * K + k] = len(dp["lo"])
+            dp["lo"].append(s.lo)
+            dp["hi"].append(s.hi)
+            dp["n"].append(s.intervals)
+            dp["coef"].append(add_array(part.scale * s.coefficients))
+            dp["tab"].append(table_offset(s.intervals))
+            pk = pair_index[model.pair_key(a, b)]
+            rce[pk] = max(rce[pk], s.hi)
+        for a, part in ch.embed.items():
+            eparts.append((k, a, part))
+            s = part.spline
+            e_part[el.index(a) * K + k] = len(ep["hi"])
+            ep["hi"].append(s.hi)
+            ep["n"].append(s.intervals)
+            ep["coef"].append(add_array(part.scale * s.coefficients if bake_scales else s.coefficients))
+            ep["tab"].append(table_offset(s.intervals))
+            ep["scale"].append(1.0 if bake_scales else part.scale)
+            lo, hi = part.rho_range if part.rho_range is not None else (-np.inf, np.inf)
+            ep["rho_lo"].append(lo)
+            ep["rho_hi"].append(hi)
+
     # tables of terms with a kernel pass of their own (e.g. the ZBL core)
     extra = {}
     for term in model.terms:
@@ -125,8 +162,15 @@ def _compile(model, bake_scales):
         "coef": np.concatenate(coef) if coef else np.zeros(1),
         "tab": np.concatenate(tables) if tables else np.zeros(1),
         "zbl": extra.get("zbl", np.zeros((0, 7))),
+        "rce": rce if K else np.zeros(0), "d_part": d_part, "d_lo": dp["lo"], "d_hi": dp["hi"],
+        "d_invh": invh(dp["lo"], dp["hi"], dp["n"]), "d_n": dp["n"], "d_coef": dp["coef"], "d_tab": dp["tab"],
+        "e_part": e_part, "e_hi": ep["hi"], "e_invh": invh(np.zeros(len(ep["hi"])), ep["hi"], ep["n"]),
+        "e_n": ep["n"], "e_coef": ep["coef"], "e_tab": ep["tab"], "e_scale": ep["scale"],
+        "e_rho_lo": ep["rho_lo"], "e_rho_hi": ep["rho_hi"],
     }
-    return engine.CompiledModel(ne, tables_, parts2, parts3)
+    compiled = engine.CompiledModel(ne, tables_, parts2, parts3, desc.embedding)
+    compiled.dparts, compiled.eparts = dparts, eparts
+    return compiled
 
 
 def compile_model(model):

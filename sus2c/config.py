@@ -23,6 +23,11 @@ in the universal modes.  Whatever the file gives is used as given::
     mode = "specific"              # "specific" | "universal" | "hybrid"
     scaling = "pair"               # universal scaling: "pair" | "element"
     zbl = false                    # ZBL core below the data (high pressure, hot MD, cascades)
+    embedding = "none"             # many-body: "none" | "universal" | "specific" (Finnis-Sinclair)
+    embedding_channels = 2         # universal: channels
+    embedding_scaling = "element"  # universal: channel maps per "element" or per "pair"
+    embedding_intervals = [10, 8]  # densities f, embedding functions F
+    embedding_cutoff = 5.5         # Å (default: cutoff2)
     zbl_width = 0.5                # Å: ZBL switched off between r_min - zbl_width and r_min
 
     [fit]
@@ -34,7 +39,8 @@ in the universal modes.  Whatever the file gives is used as given::
     cv_folds = 5
     threads = 2                    # default: OMP_NUM_THREADS or all cores
     seed = 0
-    scaling_iterations = 20        # universal/hybrid: scaling fit steps
+    scaling_iterations = 20        # steps of the outer fit (universal scalars, embedding)
+    outer_validation = 0.1         # held out to stop the outer fit
     auto = true                    # choose unset settings from the data (default: in specific mode)
     auto_budget = 60               # seconds the automatic selection plans for
 
@@ -58,9 +64,10 @@ from .fit.settings import FitError, FitSettings
 SCHEMA = {
     "data": {"train", "test", "validation_fraction", "type_map"},
     "model": {"elements", "cutoff2", "cutoff3", "intervals2", "intervals3", "r_min", "mode", "scaling", "zbl",
-              "zbl_width"},
+              "zbl_width", "embedding", "embedding_channels", "embedding_scaling", "embedding_intervals",
+              "embedding_cutoff"},
     "fit": {"energy_weight", "force_weight", "stress_weight", "ridge", "curvature", "cv_folds", "threads", "seed",
-            "scaling_iterations", "auto", "auto_budget"},
+            "scaling_iterations", "outer_validation", "auto", "auto_budget"},
     "output": {"model"},
 }
 
@@ -138,7 +145,18 @@ def load_config(path) -> Config:
         if not (isinstance(v, list) and len(v) == 3):
             raise ConfigError("[model] intervals3 must be a list of 3 integers [ij, ik, jk]")
         kw["intervals3"] = tuple(_number(x, "[model] intervals3", integer=True) for x in v)
-    for key in ("mode", "scaling"):
+    if "embedding_intervals" in model:
+        v = model["embedding_intervals"]
+        if not (isinstance(v, list) and len(v) == 2):
+            raise ConfigError("[model] embedding_intervals must be a list of 2 integers [density f, embedding F]")
+        kw["embedding_intervals"] = tuple(_number(x, "[model] embedding_intervals", integer=True) for x in v)
+    if "embedding_channels" in model:
+        kw["embedding_channels"] = _number(model["embedding_channels"], "[model] embedding_channels", integer=True)
+    if "embedding_cutoff" in model:
+        kw["embedding_cutoff"] = float(_number(model["embedding_cutoff"], "[model] embedding_cutoff"))
+    if "outer_validation" in fitt:
+        kw["outer_validation"] = float(_number(fitt["outer_validation"], "[fit] outer_validation"))
+    for key in ("mode", "scaling", "embedding", "embedding_scaling"):
         if key in model:
             if not isinstance(model[key], str):
                 raise ConfigError(f"[model] {key} must be a string")
@@ -154,8 +172,14 @@ def load_config(path) -> Config:
     for key in ("ridge", "curvature"):
         if key in fitt:
             v = fitt[key]
-            if v != "cv":
-                v = float(_number(v, f"[fit] {key}"))
+            if isinstance(v, str):
+                if v.strip().lower() != "cv":
+                    raise ConfigError(f'{path}: [fit] {key} must be a number >= 0 or "cv" (cross-validation), got {v!r}')
+                v = "cv"
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f'{path}: [fit] {key} must be a number >= 0 or "cv" (cross-validation), got {v!r}')
+            else:
+                v = float(v)
             kw[key] = v
     for key in ("cv_folds", "threads", "seed", "scaling_iterations"):
         if key in fitt:

@@ -14,7 +14,7 @@ from itertools import combinations_with_replacement
 
 import numpy as np
 
-from .neighbors import bond_distances
+from .neighbors import CellError, bond_distances
 
 BIN_WIDTH = 0.02  # Å, histogram bins
 
@@ -86,7 +86,11 @@ def pair_statistics(frames, elements, cutoff, cutoff2=None, cutoff3=0.0, histogr
         atoms = getattr(fr, "atoms", fr)
         if len(atoms) == 0:
             continue
-        centre, idx, d = bond_distances(atoms, scan, threads)
+        try:
+            centre, idx, d = bond_distances(atoms, scan, threads)
+        except CellError as exc:  # say which structure of the data set it is
+            where = getattr(fr, "source", None)
+            raise CellError(f"{where}: {exc}" if where else str(exc)) from None
         if not len(idx):
             continue
         t = element_types(atoms, elements, strict)

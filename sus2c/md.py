@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,30 @@ from .units import EV_PER_A3_TO_GPA
 
 ENSEMBLES = ("nve", "nvt")
 THERMOSTATS = ("langevin", "bussi")
+
+
+class NoInteractionWarning(UserWarning):
+    """No atom has a neighbour within the interaction cutoff: the atoms move freely (usually a wrong structure)."""
+
+
+def interaction_warning(atoms, calc):
+    """A message when no atom of ``atoms`` has a neighbour within ``calc``'s interaction cutoff, else None."""
+    from .neighbors import neighbor_list
+    from .properties import interaction_cutoff
+
+    if len(atoms) == 0:
+        return None
+    cutoff = interaction_cutoff(calc, atoms)
+    _, index, _ = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff, half=True)
+    if len(index):
+        return None
+    vol = atoms.get_volume() / len(atoms) if atoms.pbc.all() else None
+    return (
+        f"no atom has a neighbour within the interaction cutoff ({cutoff:.3g} Å): the {len(atoms)} atoms never "
+        "interact and move in straight lines"
+        + (f" ({vol:.4g} Å³ per atom)" if vol is not None else "")
+        + "; check the structure (lattice constants are in Å, e.g. fcc:Cu:3.61)"
+    )
 
 
 def parse_repeat(text):
@@ -70,7 +95,7 @@ class MDResult(Record):
     n_atoms: int
     steps: int
     timestep_fs: float
-    temperature_target_k: float
+    temperature_target_k: float  # NVT: the thermostat's; NVE: only that of the initial velocities
     temperature_mean_k: float  # over the second half of the run
     temperature_final_k: float
     epot_mean_ev_per_atom: float  # over the second half
@@ -85,6 +110,8 @@ class MDResult(Record):
     ns_per_day: float
     trajectory: str = None
     series: dict = field(default_factory=dict)  # time_fs, temperature_k, epot/etot_ev_per_atom per step
+    first_step_outside: int = None  # first step with atoms outside the model's fitted range (None: never)
+    max_atoms_outside: int = 0
 
 
 def run_md(
@@ -132,6 +159,9 @@ def run_md(
         progress = sys.stdout.isatty()
     rng = np.random.default_rng(seed)
     atoms.calc = calc
+    msg = interaction_warning(atoms, calc)
+    if msg:
+        warnings.warn(msg, NoInteractionWarning, stacklevel=2)
     if velocities:
         _thermalize(atoms, temperature_k, rng)
         Stationary(atoms)
@@ -164,12 +194,24 @@ def run_md(
     def temperature(ek):
         return 2.0 * ek / (ndof * units.kB) if ndof > 0 else 0.0
 
+    outside = {"first": None, "most": 0}
+
     def observe():
         # ASE calls observers after every step and once before the first
         k = dyn.nsteps
         epot[k] = atoms.get_potential_energy()
         ekin[k] = atoms.get_kinetic_energy()
         seen[k] = True
+        # the model's domain of validity (sus2c calculators: atoms closer than a
+        # first knot or with a density outside the training range)
+        n_out = int(getattr(atoms.calc, "n_close_atoms", 0) or 0)
+        if n_out:
+            outside["most"] = max(outside["most"], n_out)
+            if outside["first"] is None:
+                outside["first"] = k
+                if progress:
+                        log(f"step {k}: {n_out} atom(s) left the range the model was fitted on (closer than a "
+                        "first knot, or a density outside the training range); energies there are extrapolated")
         if k % log_interval == 0 or k == steps:
             report(k)
 
@@ -235,6 +277,8 @@ def run_md(
         steps_per_s=steps / wall if wall > 0 else float("nan"),
         ns_per_day=steps * timestep_fs * 1e-6 / wall * 86400 if wall > 0 else float("nan"),
         trajectory=str(trajectory) if trajectory else None,
+        first_step_outside=outside["first"],
+        max_atoms_outside=outside["most"],
         series={
             "time_fs": time_fs,
             "temperature_k": tser,
@@ -252,7 +296,9 @@ def summary_lines(r: MDResult):
         + f": {r.n_atoms} atoms, {r.steps} steps of {r.timestep_fs:g} fs "
         f"({r.steps * r.timestep_fs / 1000:g} ps) in {r.wall_s:.1f} s "
         f"({r.steps_per_s:.0f} steps/s, {r.ns_per_day:.2f} ns/day)",
-        f"  temperature: target {r.temperature_target_k:g} K, mean over 2nd half {r.temperature_mean_k:.1f} K, "
+        # NVE has no target: the temperature is only where the velocities started
+        f"  temperature: {'thermostat' if r.ensemble == 'nvt' else 'initial velocities at'} "
+        f"{r.temperature_target_k:g} K, mean over 2nd half {r.temperature_mean_k:.1f} K, "
         f"final {r.temperature_final_k:.1f} K",
         f"  potential energy (2nd half mean): {r.epot_mean_ev_per_atom:.6f} eV/atom",
     ]
@@ -264,6 +310,11 @@ def summary_lines(r: MDResult):
             f"  max |E_tot(t) - E_tot(0)|:        {r.max_deviation_ev_per_atom:.3e} eV/atom",
             f"  drift rate (linear fit):          {r.drift_rate_ev_per_atom_per_ps:+.3e} eV/atom/ps",
         ]
+    if r.first_step_outside is not None:
+        lines.append(f"  left the fitted range at step {r.first_step_outside} (up to {r.max_atoms_outside} atoms "
+                     "outside it): results beyond are extrapolations")
+    else:
+        lines.append("  stayed inside the range the model was fitted on")
     if r.trajectory:
         lines.append(f"  trajectory: {r.trajectory}")
     return lines

@@ -58,6 +58,7 @@ class Description:
     elements: list
     pairs: dict = field(default_factory=dict)
     triplets: dict = field(default_factory=dict)
+    embedding: list = field(default_factory=list)  # EmbeddingChannel per many-body channel
 
 
 class Model:
@@ -205,6 +206,7 @@ class Model:
             d.pairs[(a, b)] = [p for t in self.terms for p in t.pair_parts(self, a, b)]
         for a, b, c in self.triplets():
             d.triplets[(a, b, c)] = [p for t in self.terms for p in t.triplet_parts(self, a, b, c)]
+        d.embedding = [ch for t in self.terms for ch in t.embedding_channels(self)]
         return d
 
     def labelled_pair_parts(self, a, b):
@@ -255,7 +257,8 @@ class Model:
     @property
     def cutoff(self) -> float:
         """The largest distance any term sees."""
-        return max([0.0] + [max(self.cutoff2(a, b), self.cutoff3(a, b), self.cutoff3(b, a)) for a, b in self.pairs()])
+        rc = max([0.0] + [max(self.cutoff2(a, b), self.cutoff3(a, b), self.cutoff3(b, a)) for a, b in self.pairs()])
+        return max([rc] + [ch.cutoff for t in self.terms for ch in t.embedding_channels(self)])
 
     def elements_without_interactions(self) -> list:
         """Elements that no 2- or 3-body term couples to any atom (only their one-body energy)."""
@@ -267,6 +270,10 @@ class Model:
         for key, parts in d.triplets.items():
             if parts:
                 covered.update(key)
+        for ch in d.embedding:
+            for (a, b) in ch.density:
+                if a in ch.embed:
+                    covered.update((a, b))
         return [e for e in self.elements if e not in covered]
 
     @property
@@ -288,6 +295,7 @@ class Model:
             counts[cls.parameter_block] = t.n_parameters() if t is not None else 0
         uses = any(t.uses_scaling for t in self.terms)
         counts["scaling"] = self.scaling.n_parameters(self.elements, self.pairs()) if uses else 0
+        counts["embedding_scalars"] = sum(t.n_scalars(self) for t in self.terms if hasattr(t, "n_scalars"))
         counts["total"] = sum(counts.values())
         return counts
 
@@ -340,13 +348,13 @@ class Model:
         return cls(elements, terms=terms, scaling=scaling, metadata=d.get("metadata") or {})
 
     def save(self, path):
-        """Write the model as JSON (atomically: a failed write never leaves half a file)."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as fh:
+        """Write the model as JSON (see :func:`sus2c.files.atomic_write`: the folder is created
+        if needed, and a failed write leaves neither half a file nor a temporary one)."""
+        from .files import atomic_write
+
+        with atomic_write(path, "w", what="model file", encoding="utf-8") as fh:
             json.dump(self.to_dict(), fh, indent=1)
             fh.write("\n")
-        os.replace(tmp, path)
 
     def __repr__(self):
         names = {
@@ -355,6 +363,8 @@ class Model:
             "triplet_specific": lambda t: f"{len(t.splines)} specific triplets",
             "triplet_universal": lambda t: "universal g(x)",
             "zbl": lambda t: "ZBL core",
+            "embedding_universal": lambda t: f"{len(t.channels)} universal embedding channel(s)",
+            "embedding_specific": lambda t: "specific embedding",
         }
         parts = [names[t.type](t) if t.type in names else t.type for t in self.terms if t.type != "one_body"]
         return f"<sus2c.Model {'-'.join(self.elements)}: {', '.join(parts) or 'one-body only'}>"

@@ -14,6 +14,18 @@ import numpy as np
 
 from ._kernels import neighbor_kernel
 
+#: Most image points the periodic search may lay out (atoms x lattice
+#: translations tried per atom; ~56 bytes each, so about 1.1 GB).  Cells at
+#: least as wide as the cutoff need 27 translations per atom and are never
+#: refused, however many atoms they hold.
+MAX_IMAGE_POINTS = 20_000_000
+#: A periodic width below this fraction of the cutoff is a (nearly) singular cell.
+MIN_WIDTH_FRACTION = 1e-6
+
+
+class CellError(ValueError):
+    """A periodic cell the neighbour search cannot handle (singular, or far too thin for the cutoff)."""
+
 
 def _effective_cell(cell, pbc):
     """Cell whose periodic rows are the real ones and whose other rows complete a basis."""
@@ -23,7 +35,7 @@ def _effective_cell(cell, pbc):
     if periodic:
         sub = cell[periodic]
         if np.linalg.matrix_rank(sub, tol=1e-10 * max(1.0, np.abs(sub).max())) < len(periodic):
-            raise ValueError(
+            raise CellError(
                 "the cell is singular along its periodic directions "
                 f"(pbc={pbc.tolist()}, cell={cell.tolist()}): set a proper cell or switch pbc off"
             )
@@ -50,7 +62,7 @@ def _effective_cell(cell, pbc):
                 eff[k] = v
                 break
     if periodic and abs(np.linalg.det(eff)) < 1e-12 * vol_scale ** len(periodic):
-        raise ValueError(f"the cell is singular (cell={cell.tolist()}, pbc={pbc.tolist()})")
+        raise CellError(f"the cell is singular (cell={cell.tolist()}, pbc={pbc.tolist()})")
     return eff
 
 
@@ -68,19 +80,72 @@ def _image_setup(cell_bytes, pbc_bytes, cutoff):
 
     Returns (inverse effective cell, reach along each direction in fractional
     units, largest lattice translation needed, effective cell, pbc as int32),
-    read-only.
+    read-only.  A cell whose periodic width is below ``MIN_WIDTH_FRACTION``
+    of the cutoff is refused (:class:`CellError`) before anything is sized
+    by it.
     """
     cell = np.frombuffer(cell_bytes).reshape(3, 3)
     pbc = np.frombuffer(pbc_bytes, dtype=bool)
     eff = _effective_cell(cell, pbc)
     inv = np.ascontiguousarray(np.linalg.inv(eff))
     # planes of a periodic direction are 1/|b_k| apart (b_k: reciprocal rows)
+    widths = periodic_widths(inv, pbc)
+    k = int(np.argmin(widths))
+    if widths[k] < MIN_WIDTH_FRACTION * cutoff:
+        raise CellError(
+            f"the cell is nearly singular: its thinnest periodic width is {widths[k]:.3g} Å (direction "
+            f"{'abc'[k]}) against the cutoff {cutoff:g} Å, so the neighbour search would need "
+            f"{_count(2 * np.ceil(cutoff / widths[k]) + 1)} images of every atom along that direction alone "
+            f"(cell={cell.tolist()}, pbc={pbc.tolist()}). {_CELL_ADVICE}"
+        )
     reach = np.where(pbc, cutoff * np.linalg.norm(inv, axis=0), 0.0)
     nimg = np.where(pbc, np.ceil(reach), 0).astype(np.intp)
     out = (inv, reach, nimg, np.ascontiguousarray(eff), pbc.astype(np.int32))
     for a in out:
         a.setflags(write=False)
     return out
+
+
+_CELL_ADVICE = (
+    "Check the cell (nearly parallel cell vectors usually mean a wrong cell), "
+    "or switch periodicity off along a direction that is not meant to repeat."
+)
+
+
+def periodic_widths(inv, pbc):
+    """Distance between lattice planes along each periodic direction (Å; inf where not periodic)."""
+    inv = np.asarray(inv, dtype=float)
+    with np.errstate(divide="ignore"):
+        w = 1.0 / np.linalg.norm(inv, axis=0)
+    return np.where(np.asarray(pbc, dtype=bool), w, np.inf)
+
+
+def _count(x):
+    """A large count in words a reader takes in at once: 2.0e+09 -> '2e+09', 5001 -> '5001'."""
+    x = float(x)
+    return f"{x:.0f}" if x < 1e6 else f"{x:.2g}"
+
+
+def check_image_count(n_atoms, nimg, widths, cutoff, pbc, cell):
+    """Refuse (:class:`CellError`) a periodic search that would lay out more than ``MAX_IMAGE_POINTS`` points.
+
+    ``nimg``: the largest lattice translation tried along each direction.
+    Translations per atom are the product of (2 nimg + 1) over the periodic
+    directions; a cell wider than the cutoff needs at most 3 along each and
+    is always accepted.
+    """
+    per_atom = float(np.prod([2.0 * m + 1.0 for m in nimg]))
+    points = n_atoms * per_atom
+    if per_atom <= 27 or points <= MAX_IMAGE_POINTS:
+        return
+    k = int(np.argmin(widths))
+    raise CellError(
+        f"the cell is too thin for the cutoff: its thinnest periodic width is {widths[k]:.3g} Å (direction "
+        f"{'abc'[k]}) against the cutoff {cutoff:g} Å, so the neighbour search would need {_count(per_atom)} "
+        f"images of every atom ({n_atoms} atoms: {_count(points)} points, ~{points * 56 / 2**30:.3g} GiB; "
+        f"the limit is {_count(MAX_IMAGE_POINTS)}) (cell={np.asarray(cell).tolist()}, "
+        f"pbc={np.asarray(pbc).tolist()}). {_CELL_ADVICE}"
+    )
 
 
 def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False, work=None):
@@ -102,6 +167,7 @@ def neighbor_list(positions, cell, pbc, cutoff, threads=1, half=False, work=None
         inv, reach, nimg, eff, pbc32 = _image_setup(
             np.asarray(cell, dtype=float).tobytes(), pbc.tobytes(), float(cutoff)
         )
+        check_image_count(n, nimg, periodic_widths(inv, pbc), float(cutoff), pbc, cell)
         points, atom_idx, shifts_pt = neighbor_kernel.periodic_images(pos, inv, eff, nimg, reach, pbc32, work)
     else:
         atom_idx = np.arange(n)

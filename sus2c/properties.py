@@ -23,7 +23,9 @@ plain JSON-ready numbers.
   for the primitive cell, DOS on a mesh, harmonic F, S, Cv.
   :func:`frequency_rmse` compares two results on the same q-points.
 - :func:`vacancy_formation_energy` -- relaxed (and unrelaxed) at constant
-  volume: E_f = E(N-1) - (N-1)/N E(N).
+  volume: E_f = E(N-1) - E(N) + mu_X for removing an atom of element X;
+  mu_X = E(N)/N for an elemental crystal, given for a compound (refused
+  without it).
 
 Units: eV, Å, GPa for elastic quantities, THz for phonon frequencies.
 """
@@ -766,24 +768,67 @@ def frequency_rmse(result: PhononResult, reference: PhononResult) -> dict:
 class VacancyResult(Record):
     supercell: tuple
     n_atoms: int  # of the perfect supercell
-    removed_index: int
+    removed_index: int  # in the unit cell (and the supercell: its first copy)
     e_bulk_ev: float
     formation_energy_unrelaxed_ev: float
     formation_energy_ev: float  # relaxed ions, fixed cell
     relaxation_energy_ev: float
     relax_steps: int
     relax_converged: bool
+    removed_element: str = ""
+    removed_position_fractional: tuple = ()  # in the unit cell
+    chemical_potential_ev: float = None  # mu of the removed element
+    chemical_potential_source: str = ""  # "E(N)/N of the perfect crystal", or where the given mu came from
+
+    def site(self) -> str:
+        """'atom 0 (Cu at 0, 0, 0)': which atom of the unit cell was removed."""
+        frac = ", ".join(f"{round(x, 4) + 0.0:g}" for x in self.removed_position_fractional)
+        return f"atom {self.removed_index} ({self.removed_element} at {frac})"
 
 
-def vacancy_formation_energy(calc, atoms, supercell=None, cutoff=None, width_factor=2.0, index=0, fmax=1e-3, steps=500):
-    """Vacancy formation energy at constant volume: E_f = E(N-1) - (N-1)/N E(N).
+def vacancy_site(atoms, index=0):
+    """(index, element) of the unit-cell atom a vacancy removes (negative indices count from the end)."""
+    if not -len(atoms) <= int(index) < len(atoms):
+        raise PropertyError(f"vacancy: atom index {index} is outside the unit cell ({len(atoms)} atoms)")
+    index = int(index) % len(atoms)
+    return index, atoms.get_chemical_symbols()[index]
+
+
+def check_vacancy_reference(atoms, index=0):
+    """Refuse a vacancy in a compound without a chemical potential (the message says what to give)."""
+    index, element = vacancy_site(atoms, index)
+    if len(set(atoms.get_chemical_symbols())) > 1:
+        raise PropertyError(
+            f"vacancy formation energy of the compound {atoms.get_chemical_formula()}: removing atom {index} "
+            f"({element}) needs the chemical potential of {element} (the energy of a {element} atom in the "
+            f"reservoir it goes to, from the same calculator); E(N)/N would mix the elements. Give it (sus2c "
+            f"validate --chemical-potential {element}=fcc:{element}:A for the relaxed elemental crystal, or "
+            f"{element}=EV)"
+        )
+
+
+def vacancy_formation_energy(calc, atoms, supercell=None, cutoff=None, width_factor=2.0, index=0, fmax=1e-3, steps=500,
+                             chemical_potential=None, chemical_potential_source="given"):
+    """Vacancy formation energy at constant volume: E_f = E(N-1) - E(N) + mu_X.
 
     ``atoms`` is the equilibrium unit cell; the supercell defaults to the
     smallest at least ``width_factor`` x cutoff wide (as for phonons), so the
     vacancy does not interact with its own images within the cutoff.  Atom
-    ``index`` is removed; the formula is the one for an elemental crystal
-    (a compound needs chemical potentials instead of E(N)/N).
+    ``index`` of the unit cell (element X) is removed.  ``chemical_potential``
+    is mu_X in eV, the energy of the removed atom in the reservoir it goes
+    to, computed with the same calculator (e.g. per atom of X's elemental
+    crystal); ``chemical_potential_source`` says where it came from.  For an
+    elemental crystal it defaults to E(N)/N, which gives the usual
+    E(N-1) - (N-1)/N E(N); a compound has no such default and is refused
+    without it (E(N)/N would average over its elements).
     """
+    index, element = vacancy_site(atoms, index)
+    if chemical_potential is None:
+        check_vacancy_reference(atoms, index)
+    if chemical_potential is not None and not math.isfinite(float(chemical_potential)):
+        raise PropertyError(f"vacancy: the chemical potential of {element} must be a finite energy (eV), "
+                            f"got {chemical_potential!r}")
+    frac = tuple(float(x) for x in np.round(atoms.get_scaled_positions(wrap=False)[index], 10))
     if supercell is None:
         if cutoff is None:
             cutoff = interaction_cutoff(calc, atoms)
@@ -793,22 +838,30 @@ def vacancy_formation_energy(calc, atoms, supercell=None, cutoff=None, width_fac
     n = len(bulk)
     e_bulk = bulk.get_potential_energy()
     defect = atoms.repeat(supercell)
-    del defect[index]
+    del defect[index]  # the first copy of the unit cell comes first in the supercell
     defect = _with_calc(defect, calc)
     e_unrel = defect.get_potential_energy()
     nsteps, conv = relax_ions(defect, fmax=fmax, steps=steps, optimizer="BFGS")
     e_rel = defect.get_potential_energy()
-    ref = (n - 1) / n * e_bulk
+    if chemical_potential is None:
+        mu, source = e_bulk / n, "E(N)/N of the perfect crystal"
+    else:
+        mu, source = float(chemical_potential), str(chemical_potential_source)
+    ref = e_bulk - mu
     return VacancyResult(
         supercell=supercell,
         n_atoms=n,
-        removed_index=int(index),
+        removed_index=index,
         e_bulk_ev=float(e_bulk),
         formation_energy_unrelaxed_ev=float(e_unrel - ref),
         formation_energy_ev=float(e_rel - ref),
         relaxation_energy_ev=float(e_rel - e_unrel),
         relax_steps=nsteps,
         relax_converged=conv,
+        removed_element=element,
+        removed_position_fractional=frac,
+        chemical_potential_ev=float(mu),
+        chemical_potential_source=source,
     )
 
 
@@ -847,19 +900,25 @@ def compute_properties(
     fmax=1e-4,
     eos=None,
     log=None,
+    vacancy_index=0,
+    chemical_potential=None,
+    chemical_potential_source="given",
 ):
     """EOS (always: it gives the equilibrium structure), then elastic constants, phonons, vacancy.
 
     ``eos``: an (EOSResult, equilibrium atoms) pair from :func:`equilibrium`
     already computed for this calculator; ``supercell``, ``cutoff`` and
     ``band_from`` go to :func:`phonons` (and the supercell and cutoff to
-    :func:`vacancy_formation_energy`).
+    :func:`vacancy_formation_energy`, with ``vacancy_index`` and the
+    ``chemical_potential`` of that atom's element, in eV, for this calculator).
     """
     log = log or (lambda *a, **k: None)
     unknown = set(which) - set(ALL_PROPERTIES)
     if unknown:
         raise PropertyError(f"unknown properties {sorted(unknown)}; choose from {', '.join(ALL_PROPERTIES)}")
     check_elements(calc, atoms)
+    if "vacancy" in which and chemical_potential is None:
+        check_vacancy_reference(atoms, vacancy_index)  # before the long calculations, not after them
     out = Properties(name=name, structure=atoms.get_chemical_formula())
     t = time.perf_counter()
     out.eos, eq = eos if eos is not None else equilibrium(calc, atoms, form=form, fmax=fmax)
@@ -884,10 +943,14 @@ def compute_properties(
         )
     if "vacancy" in which:
         t = time.perf_counter()
-        out.vacancy = vacancy_formation_energy(calc, eq, supercell=supercell if supercell is not None and np.ndim(supercell) == 1 else None, cutoff=cutoff)
+        out.vacancy = vacancy_formation_energy(
+            calc, eq, supercell=supercell if supercell is not None and np.ndim(supercell) == 1 else None,
+            cutoff=cutoff, index=vacancy_index, chemical_potential=chemical_potential,
+            chemical_potential_source=chemical_potential_source,
+        )
         out.timings_s["vacancy"] = time.perf_counter() - t
         log(
-            f"  [{name}] vacancy: E_f = {out.vacancy.formation_energy_ev:.3f} eV in {out.vacancy.n_atoms} atoms "
-            f"({out.timings_s['vacancy']:.1f} s)"
+            f"  [{name}] vacancy: E_f = {out.vacancy.formation_energy_ev:.3f} eV in {out.vacancy.n_atoms} atoms, "
+            f"removed {out.vacancy.site()} ({out.timings_s['vacancy']:.1f} s)"
         )
     return out

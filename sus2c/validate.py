@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from .files import save_figure, write_text
 from .records import plain
 from .properties import (
     ALL_PROPERTIES,
@@ -32,6 +33,8 @@ from .properties import (
     load_calculator,
     parse_structure,
     repeat_for_width,
+    check_vacancy_reference,
+    vacancy_site,
 )
 
 
@@ -86,15 +89,30 @@ def _rows(props):
             ]
     v = props.vacancy
     if v is not None:
+        site = f"{v.removed_element} site" if v.removed_element else "vacancy"
         rows += [
-            ("vac", "vacancy formation energy (relaxed)", "eV", v.formation_energy_ev),
-            ("vac_unrelaxed", "vacancy formation energy (unrelaxed)", "eV", v.formation_energy_unrelaxed_ev),
+            ("vac", f"vacancy formation energy, {site} (relaxed)", "eV", v.formation_energy_ev),
+            ("vac_unrelaxed", f"vacancy formation energy, {site} (unrelaxed)", "eV", v.formation_energy_unrelaxed_ev),
         ]
     return rows
 
 
-# quantities whose relative difference means nothing (energy zero, frequencies near 0)
-NO_RELATIVE = ("e0", "nu_min")
+# quantities whose relative difference means nothing: energies with an arbitrary zero (E0),
+# frequencies near 0, and the vibrational free energy F(T), which changes sign with T
+# (ZPE > 0 at low T, -TS < 0 at high T), so that a percentage of it is huge near the crossing
+# and its sign says nothing.  They are compared by their difference alone.
+NO_RELATIVE = ("e0", "nu_min", "F_")
+
+
+def relative_difference(key, value, reference):
+    """(value - reference) / |reference|, or None where a relative difference means nothing
+    (keys starting with an entry of NO_RELATIVE, or a reference of zero).  Its sign is that of
+    the difference: positive when the value is larger."""
+    if key.startswith(NO_RELATIVE) or reference is None or value is None:
+        return None
+    if not abs(reference) > 1e-12:
+        return None
+    return float((value - reference) / abs(reference))
 
 
 def compare(model_props, ref_props):
@@ -112,7 +130,7 @@ def compare(model_props, ref_props):
             "model": float(val),
             "reference": float(r),
             "difference": float(d),
-            "relative_difference": float(d / r) if r != 0 and k not in NO_RELATIVE else None,
+            "relative_difference": relative_difference(k, val, r),
         }
     return out
 
@@ -198,7 +216,8 @@ def write_markdown(path, report, results, files):
         if has_ref and k in other:
             r = other[k]
             d = val - r
-            rel = f"{100 * d / r:+.2f} %" if r not in (0, None) and abs(r) > 1e-12 and k not in NO_RELATIVE else "—"
+            rel = relative_difference(k, val, r)
+            rel = "—" if rel is None else f"{100 * rel:+.2f} %"
             L.append(f"| {label} | {unit} | {_fmt(val, unit)} | {_fmt(r, unit)} | {d:+.4g} | {rel} |")
         else:
             L.append(f"| {label} | {unit} | {_fmt(val, unit)} |")
@@ -229,7 +248,10 @@ def write_markdown(path, report, results, files):
             v = p.vacancy
             L += [
                 "",
-                f"Vacancy ({label}): {v.n_atoms}-atom supercell {'x'.join(map(str, v.supercell))}, constant volume; "
+                f"Vacancy ({label}): removed {v.site()} of the unit cell; "
+                f"{v.n_atoms}-atom supercell {'x'.join(map(str, v.supercell))}, constant volume; "
+                f"E_f = E(N−1) − E(N) + μ_{v.removed_element} with μ_{v.removed_element} = "
+                f"{v.chemical_potential_ev:.5f} eV ({v.chemical_potential_source}); "
                 f"E_f = {v.formation_energy_ev:.4f} eV relaxed ({v.relax_steps} BFGS steps"
                 f"{'' if v.relax_converged else ', NOT converged'}), {v.formation_energy_unrelaxed_ev:.4f} eV unrelaxed.",
             ]
@@ -237,8 +259,47 @@ def write_markdown(path, report, results, files):
     for label, p in results:
         L.append(f"| {label} | " + " | ".join(f"{p.timings_s[k]:.1f}" if k in p.timings_s else "—" for k in ALL_PROPERTIES) + " |")
     L += ["", "All numbers, with band and mesh frequencies: `report.json`.", ""]
-    with open(path, "w") as fh:
-        fh.write("\n".join(L))
+    write_text(path, "\n".join(L), what="report")
+
+
+def parse_chemical_potentials(items) -> dict:
+    """{element: eV (float) or structure spec (str)} from ``["Cu=fcc:Cu:3.61", "Ni=-4.44"]`` (or a dict)."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for item in items:
+            el, sep, value = str(item).partition("=")
+            if not sep or not el.strip() or not value.strip():
+                raise PropertyError(
+                    f"--chemical-potential: expected ELEMENT=EV or ELEMENT=STRUCTURE (e.g. Cu=fcc:Cu:3.61), got {item!r}"
+                )
+            pairs.append((el.strip(), value.strip()))
+    out = {}
+    for el, value in pairs:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[el] = value
+    return out
+
+
+def _chemical_potential(calc, element, value, form, fmax, volume_range):
+    """(mu in eV, where it came from) of ``element`` for one calculator."""
+    if not isinstance(value, str):
+        return float(value), "given"
+    struct = parse_structure(value)
+    others = sorted(set(struct.get_chemical_symbols()) - {element})
+    if others:
+        raise PropertyError(f"chemical potential of {element} from {value!r}: the structure also holds {others}; "
+                            f"give an elemental {element} structure")
+    check_elements(calc, struct)
+    res, _ = equilibrium(calc, struct, form=form, fmax=fmax, volume_range=volume_range)
+    return res.e0_ev_per_atom, f"E0 per atom of {value}, relaxed with the same calculator"
 
 
 def validate(
@@ -246,7 +307,7 @@ def validate(
     structure,
     reference=None,
     out="sus2c-validate",
-    which=ALL_PROPERTIES,
+    which=None,
     form="vinet",
     strains=(0.0025, 0.005, 0.01),
     mesh=20,
@@ -255,23 +316,44 @@ def validate(
     fmax=1e-4,
     threads=None,
     log=_say,
+    vacancy_index=0,
+    chemical_potentials=None,
 ):
     """Compute properties of ``model`` (and ``reference``) for ``structure`` and write a report to ``out``.
 
     ``model``: a sus2c model file (or 'emt'); ``reference``: None, 'emt' or
     another model file; ``structure``: see :func:`sus2c.properties.parse_structure`.
+    ``which``: properties to compute (default: all that apply; a vacancy in
+    a compound applies only with the chemical potential of the removed
+    element).  ``vacancy_index``: the unit-cell atom the vacancy removes;
+    ``chemical_potentials``: {element: eV, or an elemental structure spec
+    whose relaxed energy per atom each calculator computes itself} (see
+    :func:`parse_chemical_potentials`).
     Returns the report (the content of report.json) as a dict.
     """
     from . import __version__
 
     t0 = time.perf_counter()
-    which = tuple(which)
+    explicit = which is not None
+    which = tuple(which) if explicit else ALL_PROPERTIES
     unknown = set(which) - set(ALL_PROPERTIES)
     if unknown:
         raise PropertyError(f"unknown properties {sorted(unknown)}; choose from {', '.join(ALL_PROPERTIES)}")
+    chemical_potentials = parse_chemical_potentials(chemical_potentials)
     atoms = parse_structure(structure)
     if not atoms.pbc.all():
         raise PropertyError(f"structure {structure!r} is not periodic in all three directions")
+    notes = []
+    if "vacancy" in which:
+        _, removed = vacancy_site(atoms, vacancy_index)
+        if removed not in chemical_potentials:
+            try:
+                check_vacancy_reference(atoms, vacancy_index)
+            except PropertyError as exc:
+                if explicit:  # asked for: refuse before computing anything
+                    raise PropertyError(f"{exc}, or leave the vacancy out (--properties eos,elastic,phonons)") from None
+                which = tuple(w for w in which if w != "vacancy")
+                notes.append(f"vacancy not computed: {exc}")
     mesh = tuple(int(m) for m in np.broadcast_to(mesh, (3,)))
     entries = [load_calculator(model, threads)]
     if reference is not None:
@@ -294,6 +376,15 @@ def validate(
     supercell = tuple(int(v) for v in np.max([repeat_for_width(eq, 2 * cutoff) for _, eq, _ in eqs], axis=0))
     log(f"  interaction cutoff {cutoff:.3f} Å -> supercell {'x'.join(map(str, supercell))}")
 
+    mus = [(None, "")] * len(entries)
+    if "vacancy" in which:
+        _, removed = vacancy_site(atoms, vacancy_index)
+        if removed in chemical_potentials:
+            mus = [_chemical_potential(calc, removed, chemical_potentials[removed], form, fmax, volume_range)
+                   for calc, _ in entries]
+            for (_, label), (mu, src) in zip(entries, mus):
+                log(f"  [{label}] chemical potential of {removed}: {mu:.5f} eV ({src})")
+
     # the reference goes first so the model's phonons use its q-points
     order = list(range(len(entries)))[::-1]
     props = [None] * len(entries)
@@ -315,6 +406,9 @@ def validate(
             fmax=fmax,
             eos=eqs[i][:2],
             log=log,
+            vacancy_index=vacancy_index,
+            chemical_potential=mus[i][0],
+            chemical_potential_source=mus[i][1],
         )
         p.timings_s["eos"] = eqs[i][2]
         props[i] = p
@@ -336,11 +430,13 @@ def validate(
             "supercell": list(supercell),
             "mesh": list(mesh),
             "temperatures_k": list(temperatures),
+            "vacancy_index": int(vacancy_index),
+            "chemical_potentials": chemical_potentials,
         },
         "results": {lab: p.to_dict() for lab, p in results},
         "summary": {lab: {k: {"label": l, "unit": u, "value": v} for k, l, u, v in _rows(p)} for lab, p in results},
     }
-    report["warnings"] = [w for lab, p in results for w in warnings_for(lab, p)]
+    report["warnings"] = notes + [w for lab, p in results for w in warnings_for(lab, p)]
     if len(results) > 1:
         report["comparison"] = compare(props[0], props[1])
         if props[0].phonons is not None and props[1].phonons is not None:
@@ -354,13 +450,11 @@ def validate(
     plots += [("elastic_convergence.png", plot_elastic_convergence, "elastic")]
     for name, fn, need in plots:
         if need == "eos" or need in which:
-            fn(results).savefig(os.path.join(out, name))
+            save_figure(fn(results), os.path.join(out, name))
             files.append(name)
     report["wall_s"] = time.perf_counter() - t0
     report["files"] = ["report.md", "report.json"] + files
-    with open(os.path.join(out, "report.json"), "w") as fh:
-        json.dump(plain(report), fh, indent=1)
-        fh.write("\n")
+    write_text(os.path.join(out, "report.json"), json.dumps(plain(report), indent=1) + "\n", what="report")
     write_markdown(os.path.join(out, "report.md"), report, results, files)
     log(_summary_text(report))
     for w in report["warnings"]:
@@ -373,11 +467,13 @@ def _summary_text(report):
     labels = report["labels"]
     lines = []
     if "comparison" in report:
-        lines.append(f"  {'quantity':50s} {labels[0][:14]:>14s} {labels[1][:14]:>14s} {'rel. diff.':>10s}")
+        lines.append(f"  {'quantity':50s} {labels[0][:14]:>14s} {labels[1][:14]:>14s} {'difference':>10s}")
         for k, c in report["comparison"].items():
             if k.startswith(("F_", "S_", "Cv_")) and not k.endswith("_300K"):
                 continue
-            rel = f"{100 * c['relative_difference']:+.2f} %" if c["relative_difference"] is not None and k not in NO_RELATIVE else ""
+            # relative where it means something, else the plain difference in the row's unit
+            rel = (f"{100 * c['relative_difference']:+.2f} %" if c["relative_difference"] is not None
+                   else f"{c['difference']:+.4g}")
             name = f"{c['label']} ({c['unit']})" if c["unit"] else c["label"]
             lines.append(f"  {name[:50]:50s} {_fmt(c['model'], c['unit']):>14s} {_fmt(c['reference'], c['unit']):>14s} {rel:>10s}")
         r = report.get("phonon_frequency_rmse")

@@ -30,9 +30,11 @@ def run_fit(cfg, progress=None, log=_say):
     """Read data, fit, report errors and write the model for a :class:`~sus2c.config.Config`."""
     from .data import read_frames, split_frames
     from .evaluate import evaluate, format_table
+    from .files import check_output
     from .fit import fit
 
     t0 = time.perf_counter()
+    check_output(cfg.output, "model file")  # before the fit, not after it
     frames = read_frames(cfg.train, type_map=cfg.type_map)
     validation = []
     if cfg.validation_fraction > 0:
@@ -79,7 +81,6 @@ def run_fit(cfg, progress=None, log=_say):
         log(f"\n{name} errors:")
         log(format_table(r))
     m.metadata.setdefault("fit", {})["errors"] = {k: {kk: vv for kk, vv in v.items() if kk != "groups"} for k, v in reports.items()}
-    os.makedirs(os.path.dirname(os.path.abspath(cfg.output)), exist_ok=True)
     m.save(cfg.output)
     log(f"\nwrote {cfg.output} ({time.perf_counter() - t0:.1f} s in all)")
     return res, reports
@@ -175,6 +176,7 @@ def run_demo(out="sus2c-demo", threads=None, log=_say):
 
     from .config import Config
     from .evaluate import format_table
+    from .files import write_text
     from .fit.settings import FitSettings
 
     t0 = time.perf_counter()
@@ -198,20 +200,20 @@ def run_demo(out="sus2c-demo", threads=None, log=_say):
     cfg = Config(train=[os.path.join(out, "train.xyz")], test=[os.path.join(out, "test.xyz")],
                  settings=settings, output=os.path.join(out, "model.json"))
     res, reports = run_fit(cfg, log=log)
-    with open(os.path.join(out, "errors.md"), "w") as fh:
-        fh.write("# sus2c demo: Cu-Ni fitted to EMT\n\n")
-        for name, r in reports.items():
-            fh.write(f"## {name}\n\n```\n{format_table(r)}\n```\n\n")
-    with open(os.path.join(out, "errors.json"), "w") as fh:
-        json.dump(reports, fh, indent=1, default=float)
-    log(f"\nwrote {out}/model.json, {out}/errors.md, {out}/errors.json, {out}/train.xyz, {out}/test.xyz")
+    text = "# sus2c demo: Cu-Ni fitted to EMT\n\n"
+    for name, r in reports.items():
+        text += f"## {name}\n\n```\n{format_table(r)}\n```\n\n"
+    write_text(os.path.join(out, "errors.md"), text, what="error table")
+    write_text(os.path.join(out, "errors.json"), json.dumps(reports, indent=1, default=float), what="error table")
+    # (run_fit has said where the model went)
+    log(f"wrote {out}/errors.md, {out}/errors.json, {out}/train.xyz, {out}/test.xyz")
 
     # the fitted curves, parity plots, and properties against the EMT reference
     from .analysis import plot_all
     from .data import read_frames
     from .validate import validate
 
-    files = plot_all(res.model, os.path.join(out, "plots"), frames=read_frames(cfg.test), threads=threads)
+    files = plot_all(res.model, os.path.join(out, "plots"), frames={"test": read_frames(cfg.test)}, threads=threads)
     log(f"wrote {len(files)} plots to {out}/plots/")
     for el, a in (("Cu", 3.61), ("Ni", 3.52)):
         log(f"validating fcc {el} against EMT ...")

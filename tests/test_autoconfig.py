@@ -249,6 +249,7 @@ def test_when_the_selection_runs(emt_frames):
     assert not wants_selection(FitSettings(mode="universal"), emt_frames)
     with pytest.raises(FitError, match="specific"):
         wants_selection(FitSettings(mode="universal", auto=True), emt_frames)
+    assert not wants_selection(FitSettings(embedding="specific"), emt_frames)  # fixed defaults with an embedding
 
 
 def test_sus2c_fit_prints_the_choices(emt_frames, tmp_path, capsys):

@@ -38,7 +38,14 @@ MODELS = {
     "MoWNb-2b-specific-3b-universal-element": dict(
         elements=("Mo", "W", "Nb"), two_body="specific", three_body="universal", scaling_mode="element"
     ),
+    # many-body embedding: Finnis-Sinclair (specific), universal channels in pair and element mode
+    "Mo-2b-emb-specific": dict(elements=("Mo",), two_body="specific", three_body=None, embedding="specific"),
+    "MoW-2b-universal-emb-pair": dict(elements=("Mo", "W"), two_body="universal", three_body=None,
+                                      embedding="universal"),
+    "MoWNb-23b-both-emb-element": dict(elements=("Mo", "W", "Nb"), two_body="both", three_body="both",
+                                       embedding="both", scaling_mode="element"),
 }
+EMBEDDING = ["Mo-2b-emb-specific", "MoWNb-23b-both-emb-element"]
 KINDS = ("bulk", "small", "slab", "cluster")
 
 _model_cache = {}
@@ -135,6 +142,14 @@ def reference_energy(model: Model, atoms) -> float:
             mask = (centre == a) & (sb == b) & (sc == c)
             if mask.any():
                 energy += float(np.sum(model.triplet_energy(a, b, c, d[P][mask], d[Q][mask], rjk[mask])))
+    for ch in model.describe().embedding:  # sum_i eps F(rho_i), rho_i = sum_j s f(r_ij)
+        rho = np.zeros(n)
+        for (a, b), part in ch.density.items():
+            mask = (sym[i] == a) & (sym[j] == b) & (d < part.spline.hi)
+            np.add.at(rho, i[mask], part(d[mask]))
+        for k in range(n):
+            if sym[k] in ch.embed:
+                energy += float(ch.embed[sym[k]](rho[k]))
     return energy
 
 
@@ -259,7 +274,7 @@ def test_reference_bond_exactly_counted_once_for_self_image():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("name", ["MoW-23b-both", "MoWNb-23b-universal-element"])
+@pytest.mark.parametrize("name", ["MoW-23b-both", "MoWNb-23b-universal-element"] + EMBEDDING)
 def test_per_atom_quantities_sum_to_totals(name, kind):
     atoms = make_atoms(name, kind)
     e = atoms.get_potential_energy()
@@ -288,7 +303,7 @@ def _results(atoms):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("name", ["MoW-23b-both", "MoWNb-23b-universal-element"])
+@pytest.mark.parametrize("name", ["MoW-23b-both", "MoWNb-23b-universal-element"] + EMBEDDING)
 def test_translation_rotation_permutation_invariance(name, kind):
     atoms = make_atoms(name, kind)
     ref = _results(atoms)
@@ -335,8 +350,9 @@ def test_translation_rotation_permutation_invariance(name, kind):
 
 @pytest.mark.skipif(not sus2c.openmp_enabled(), reason="kernels built without OpenMP")
 @pytest.mark.parametrize("kind", ["bulk", "cluster"])
-def test_threads_give_same_results(kind):
-    model = make_model("MoWNb-23b-both")
+@pytest.mark.parametrize("name", ["MoWNb-23b-both", "MoWNb-23b-both-emb-element"])
+def test_threads_give_same_results(kind, name):
+    model = make_model(name)
     atoms = random_structure(kind, model.elements, seed=4, n_rep=5)
     assert len(atoms) == 250
     results = []

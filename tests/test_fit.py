@@ -42,18 +42,23 @@ def _label_dummy(atoms):
 
 
 @pytest.mark.parametrize(
-    "elements,mode,cutoff3,kind",
+    "elements,mode,cutoff3,kind,embedding",
     [
-        (("Mo",), "specific", 0.0, "bulk"),
-        (("Mo",), "specific", 3.6, "bulk"),
-        (("Mo", "Nb"), "specific", 3.6, "bulk"),
-        (("Mo", "Nb"), "universal", 3.6, "small"),
-        (("Mo", "Nb"), "hybrid", 3.6, "slab"),
-        (("Mo", "Nb", "Ta"), "specific", 3.4, "cluster"),
+        (("Mo",), "specific", 0.0, "bulk", None),
+        (("Mo",), "specific", 3.6, "bulk", None),
+        (("Mo", "Nb"), "specific", 3.6, "bulk", None),
+        (("Mo", "Nb"), "universal", 3.6, "small", None),
+        (("Mo", "Nb"), "hybrid", 3.6, "slab", None),
+        (("Mo", "Nb", "Ta"), "specific", 3.4, "cluster", None),
+        (("Mo",), "specific", 0.0, "bulk", "specific"),
+        (("Mo", "Nb"), "universal", 0.0, "small", "universal"),
+        (("Mo", "Nb", "Ta"), "hybrid", 3.4, "slab", "universal"),
     ],
 )
-def test_design_rows_equal_calculator(elements, mode, cutoff3, kind):
+def test_design_rows_equal_calculator(elements, mode, cutoff3, kind, embedding):
     """X c reproduces the calculator's energy, forces and stress for any coefficients c."""
+    from sus2c.testing import random_model
+
     frames = _frames(elements, 3, seed=7, kind=kind)
     settings = FitSettings(cutoff2=4.6, cutoff3=cutoff3, intervals2=9, intervals3=(4, 4, 7), mode=mode, auto=False)
     dmin = shortest_distances(frames, list(elements), 4.6)
@@ -61,7 +66,11 @@ def test_design_rows_equal_calculator(elements, mode, cutoff3, kind):
     if mode != "specific":
         scaling = initial_scaling(frames, list(elements), "pair", dmin)
         scaling.amplitudes = {e: 0.8 + 0.2 * i for i, e in enumerate(elements)}
-    layout = Layout(list(elements), choose_r_min(dmin, 4.6, 9), settings, scaling)
+    emb = None
+    if embedding:
+        emb = random_model(elements, None, None, seed=5, embedding=embedding, scaling_mode="element",
+                           r_min=1.2).terms[-1]
+    layout = Layout(list(elements), choose_r_min(dmin, 4.6, 9), settings, scaling, embedding=emb)
     rng = np.random.default_rng(3)
     c = rng.normal(scale=0.05, size=layout.n_columns)
     model = layout.model(c)

@@ -3,8 +3,8 @@
 The brute-force reference below is deliberately independent of the compiled
 kernels and of the export: plain numpy over ASE's neighbour list, evaluating
 ``Model.pair_energy`` / ``Model.triplet_energy`` bond by bond and triplet by
-triplet with the DESIGN.md energy (bonds once, triplets once per centre and
-unordered neighbour pair).
+triplet with the energy model of README.md (bonds once, triplets once per
+centre and unordered neighbour pair).
 
 Below a part's first knot ``lo`` a 2-body part is continued by its
 second-order Taylor polynomial plus a cubic wall (C2 at lo) and every 3-body
@@ -615,3 +615,47 @@ def test_zbl_core_exports_as_hybrid_overlay(tmp_path):
         shortest = min(float(a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)].min()) for a in structures)
     assert shortest < 1.2  # the structures reach deep into the ZBL core
     assert d["energy_per_atom"] < 1e-10 and d["forces"] < 1e-9 and d["stress"] < 1e-11
+
+
+@needs_lammps
+@pytest.mark.parametrize("elements, kind, mode", [
+    (("Mo",), "specific", "pair"),
+    (("Mo", "Nb"), "universal", "pair"),
+    (("Mo", "Nb", "Ta"), "universal", "element"),
+    (("Mo", "Nb"), "both", "element"),
+])
+def test_embedding_exports_as_eam_fs(tmp_path, elements, kind, mode):
+    """Embedding channels run in LAMMPS as eam/fs files in hybrid/overlay with uf3, within
+    1e-6 eV/A and 1e-7 eV/atom of the calculator (the Finnis-Sinclair model's densities
+    are different for every ordered pair: an asymmetric test of which eam/fs table
+    LAMMPS reads for which host and neighbour)."""
+    model = random_model(elements, "specific", "specific", seed=3, embedding=kind, scaling_mode=mode)
+    structures = [random_structure("bulk", elements, seed=s, rattle=0.12) for s in (1, 2)]
+    structures.append(random_structure("cluster", elements, seed=5))
+    d = slmp.check_export(model, tmp_path / "m.uf3", structures=structures)
+    n_channels = len(model.describe().embedding)
+    assert len(d["export"]["eam_files"]) == n_channels
+    assert d["export"]["pair_style"] == "pair_style hybrid/overlay uf3 3" + " eam/fs" * n_channels
+    assert d["passed"] and d["forces"] < 1e-8 and d["energy_per_atom"] < 1e-10 and d["stress"] < 1e-10
+
+
+@needs_lammps
+def test_export_command_checks_and_exports_only_the_elements_asked_for(tmp_path, capsys):
+    from sus2c.cli import main
+
+    model = random_model(("Mo", "Nb", "Ta"), "universal", None, seed=3, embedding="universal")
+    path = tmp_path / "m.json"
+    model.save(path)
+    assert main(["export", "lammps", str(path), str(tmp_path / "m.uf3"), "--elements", "Ta,Mo", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "passed" in out and "pair_coeff * * eam/fs" in out and "Ta Mo" in out
+    head = (tmp_path / "m.emb0.eam.fs").read_text().splitlines()[3]
+    assert head.split() == ["2", "Ta", "Mo"]
+    # a grid too coarse for the tolerance: the command says so and exits non-zero
+    orig = slmp.EAM_GRID
+    try:
+        slmp.EAM_GRID = (401, 401)
+        assert main(["export", "lammps", str(path), str(tmp_path / "c.uf3"), "--check"]) == 1
+    finally:
+        slmp.EAM_GRID = orig
+    assert "differ by more than" in capsys.readouterr().err

@@ -145,3 +145,97 @@ def test_same_data_compares_dtype_shape_and_bytes():
     assert not same_data(x, x.view(x.dtype.newbyteorder()))  # same bytes, other values
     with pytest.raises(TypeError):
         same_data(None, x)
+
+
+# --------------------------------------------------------------------------- cells too thin for the cutoff
+
+_NEAR_SINGULAR = """
+import resource, sys
+import numpy as np
+# a search sized by the cell would ask for tens of GiB: fail fast instead of swapping
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from ase import Atoms
+from sus2c.calculator import Calculator
+from sus2c.data import Frame
+from sus2c.distances import pair_statistics
+from sus2c.neighbors import CellError, neighbor_list
+from sus2c.testing import random_model
+
+calc = Calculator(random_model(elements=("Mo",), seed=1), threads=1)
+for eps in sys.argv[1:]:
+    cell = [[3.16, 0, 0], [3.16, float(eps), 0], [0, 0, 3.16]]
+    try:
+        neighbor_list(np.zeros((1, 3)), cell, [True] * 3, 5.0)
+    except CellError as exc:
+        print(eps, "LIST", exc)
+    atoms = Atoms("Mo", positions=[[0, 0, 0]], cell=cell, pbc=True)
+    atoms.calc = calc
+    try:
+        atoms.get_potential_energy()
+    except CellError as exc:
+        print(eps, "CALC", exc)
+    try:
+        pair_statistics([Frame(atoms, 0.0, None, None, 1.0, "g", "train.xyz:7")], ["Mo"], 5.0)
+    except CellError as exc:
+        print(eps, "FIT", exc)
+"""
+
+CELL_CASES = {1e-8: "nearly singular", 1e-3: "too thin for the cutoff"}
+
+
+@pytest.fixture(scope="module")
+def near_singular_messages():
+    """{eps: {where: message}} from a child process with a 3 GiB address-space limit
+    (so the old behaviour fails the test instead of exhausting the machine)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _NEAR_SINGULAR, *map(repr, CELL_CASES)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = {}
+    for line in run.stdout.splitlines():
+        eps, where, msg = line.split(" ", 2)
+        out.setdefault(float(eps), {})[where] = msg
+    return out
+
+
+@pytest.mark.parametrize("eps", sorted(CELL_CASES))
+def test_nearly_singular_cell_is_a_named_error_before_any_allocation(near_singular_messages, eps):
+    """Issue 14.4: was 'negative dimensions are not allowed' (1e-8) and a 31 GiB MemoryError (1e-3)."""
+    kind = CELL_CASES[eps]
+    lines = near_singular_messages.get(eps, {})
+    assert set(lines) == {"LIST", "CALC", "FIT"}, near_singular_messages
+    for where, msg in lines.items():
+        assert kind in msg
+        # the thinnest periodic width against the cutoff, and the images that would take
+        assert f"thinnest periodic width is {eps:.3g} Å" in msg
+        assert "cutoff 5 Å" in msg or where == "CALC"
+        assert "images of every atom" in msg
+        assert "Check the cell" in msg
+    assert lines["FIT"].startswith("train.xyz:7: ")  # the fit says which structure
+    if eps == 1e-3:
+        # 2 ceil(5 / 1e-3) + 1 translations along a and b, 5 along c
+        assert "5e+08 points" in lines["LIST"]
+
+
+def test_image_limit_spares_wide_cells_of_any_size():
+    from sus2c.neighbors import MAX_IMAGE_POINTS, CellError, check_image_count
+
+    wide = np.full(3, 10.0)
+    # a million atoms in a cell wider than the cutoff: 27 translations each, never refused
+    check_image_count(10**6, (1, 1, 1), wide, 5.0, [True] * 3, np.eye(3) * 100)
+    # a thin cell just inside and just past the limit
+    n = MAX_IMAGE_POINTS // (3 * 3 * 201)
+    check_image_count(n, (1, 1, 100), np.array([10.0, 10.0, 0.05]), 5.0, [True] * 3, np.eye(3))
+    with pytest.raises(CellError, match="0.05 Å .direction c. against the cutoff 5 Å"):
+        check_image_count(n + 1, (1, 1, 100), np.array([10.0, 10.0, 0.05]), 5.0, [True] * 3, np.eye(3))
+
+
+def test_thin_but_reasonable_cell_still_matches_ase():
+    atoms = bulk("Cu", "fcc", 3.6)
+    atoms.cell[1] = atoms.cell[0] + [0.0, 0.0, 0.5]  # widths below the cutoff, far from the limit
+    i, j, vec = ase_neighbor_list("ijD", atoms, 3.0)
+    assert len(i) > 50
+    full = _entries(atoms, *neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 3.0))
+    assert _key(*full) == _key(i, j, vec)

@@ -21,7 +21,9 @@ from sus2c.analysis import (
     fit_rose,
     parity_data,
     plot_all,
+    coverage_ranges,
     plot_collapse,
+    plot_coverage,
     plot_error_histogram,
     plot_pair,
     plot_pairs,
@@ -378,13 +380,14 @@ def test_plot_command(tmp_path, capsys):
         "pair_Mo-Mo.svg",
         "triplet_Mo-Mo-Mo.svg",
         "universal_u.svg",
-        "ueos_collapse.svg",
+        "universal_coverage.svg",
+        "ueos_collapse.svg",  # specific parts beside u: the collapse shows them
         "parity_energy.svg",
         "errors_energy.svg",
         "parity_forces.svg",
         "errors_forces.svg",
     }
-    assert "wrote 8 plot(s)" in capsys.readouterr().out
+    assert "wrote 9 plot(s)" in capsys.readouterr().out
 
     # a purely specific model without data: curves only
     specific = random_model(elements=("Mo", "W"), two_body="specific", seed=8)
@@ -393,5 +396,139 @@ def test_plot_command(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "specific.json"), "--out", str(out2)]) == 0
     assert {p.name for p in out2.iterdir()} == {"pair_Mo-Mo.png", "pair_Mo-W.png", "pair_W-W.png", "pairs.png"}
 
+    # two data files: two data sets, each with its own labelled plots (were merged silently)
+    import shutil
+
+    shutil.copy(data, tmp_path / "test.xyz")
+    out3 = tmp_path / "plots3"
+    assert main(["plot", str(tmp_path / "specific.json"), "--out", str(out3), "--data", str(data),
+                 str(tmp_path / "test.xyz"), "--threads", "1"]) == 0
+    names = {p.name for p in out3.iterdir()}
+    assert {"parity_energy_data.png", "parity_energy_test.png", "errors_forces_test.png"} <= names
+    assert "parity_energy.png" not in names
+    capsys.readouterr()
+
     assert main(["plot", str(tmp_path / "missing.json"), "--out", str(out2)]) == 2
     assert "sus2c plot: error" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- reports that say what they show (issue 14.9)
+
+
+def test_parity_and_error_plots_name_their_data(scored):
+    model, frames, result = scored
+    for plot in (plot_parity, plot_error_histogram):
+        title = plot(frames, result, "energy", data_label="test").axes[0].get_title()
+        assert title.startswith("Energy, test (4 structures)" if plot is plot_parity
+                                else "Errors in energy, test (4 structures)"), title
+        # the numbers stay in the title
+        assert f"RMSE {result['energy_rmse_mev_per_atom']:.3g} meV/atom" in title
+        assert plot(frames, result, "forces").axes[0].get_title().split("\n")[0].endswith(", data (4 structures)")
+
+
+def _outlier_frames():
+    """One 60-atom frame whose predicted forces are off by N(0, 0.05) eV/Å, one component by 100."""
+    from ase import Atoms
+
+    rng = np.random.default_rng(5)
+    atoms = Atoms("Mo60", positions=rng.uniform(0, 20, (60, 3)))
+    ref = rng.normal(size=(60, 3))
+    pred = ref + rng.normal(scale=0.05, size=ref.shape)
+    pred[7, 1] += 100.0
+    frame = Frame(atoms, -1.0, ref, None, 1.0, "md", "md:0")
+    return [frame], [{"energy": -1.001, "forces": pred, "stress": None}]
+
+
+def test_error_histogram_range_is_not_set_by_one_outlier():
+    frames, preds = _outlier_frames()
+    fig = plot_error_histogram(frames, preds, "forces")
+    h = fig.error_histogram
+    counts = h["counts"]["md"]
+    assert counts.sum() == 180  # every error counted, the outlier in the end bin
+    assert counts[-1] >= 1 and h["outside"] >= 1
+    # was: bins from -0.15 to 100, all 179 ordinary errors in one bin
+    assert counts.max() < 0.3 * counts.sum()
+    assert h["edges"][-1] < 1.0 and h["edges"][0] > -1.0
+    note = _artist(fig.axes[0].texts, "outliers").get_text()
+    assert note.startswith(f"{h['outside']} of 180 beyond") and "largest +100" in note
+
+
+def _universal_cuni():
+    u = _rose_spline(0.8, 0.3, 0.45)
+    scaling = Scaling(
+        "pair",
+        {"Cu": 1.0, "Ni": 1.2},
+        pairs={("Cu", "Cu"): (2.55, 0.30), ("Cu", "Ni"): (2.52, 0.28), ("Ni", "Ni"): (2.49, 0.27)},
+    )
+    model = Model(["Cu", "Ni"], pair_universal=u, scaling=scaling)
+    model.metadata = {"fit": {"r_min": {"Cu-Cu": 2.2, "Ni-Cu": 2.3}}}  # no Ni-Ni: range unknown
+    return model
+
+
+def test_universal_coverage_shows_each_pairs_range_on_u():
+    model = _universal_cuni()
+    u = model.pair_universal
+    fig = plot_coverage(model)
+    top, bottom = fig.axes
+    x, y = _artist(top.lines, "u").get_xydata().T
+    np.testing.assert_allclose(y, u(x), **TIGHT)
+    for (a, b), r_min in ((("Cu", "Cu"), 2.2), (("Cu", "Ni"), 2.3)):
+        r0, l = model.scaling.pair(a, b)
+        xs = _artist(bottom.lines, f"range:{a}-{b}").get_xdata()
+        # from the fitted r_min to the cutoff of the pair's universal part (u.hi in x)
+        np.testing.assert_allclose(xs, [(r_min - r0) / l, u.hi], rtol=1e-12)
+    assert not [ln for ln in bottom.lines if ln.get_gid() == "range:Ni-Ni"]
+    assert "fitted range" in top.get_title()
+
+    # with data: the real distances
+    frames = [random_structure("bulk", ("Cu", "Ni"), seed=s, rattle=0.1) for s in range(2)]
+    cov = coverage_ranges(model, frames)
+    ranges = distance_ranges(frames, model.elements, model.cutoff)
+    assert set(cov) == set(ranges) == {("Cu", "Cu"), ("Cu", "Ni"), ("Ni", "Ni")}
+    bottom = plot_coverage(model, frames).axes[1]
+    for (a, b), (d_lo, d_hi) in ranges.items():
+        r0, l = model.scaling.pair(a, b)
+        xs = _artist(bottom.lines, f"range:{a}-{b}").get_xdata()
+        np.testing.assert_allclose(xs, [(d_lo - r0) / l, (min(d_hi, r0 + l * u.hi) - r0) / l], rtol=1e-12)
+
+
+def test_plot_all_separates_data_sets_and_skips_a_trivial_collapse(tmp_path, scored):
+    model, frames, _ = scored
+    uni = _universal_cuni()
+    written = plot_all(uni, tmp_path / "u", fmt="svg")
+    names = {p.rsplit("/", 1)[-1] for p in written}
+    # purely universal: every collapse curve would be u itself
+    assert names == {"universal_u.svg", "universal_coverage.svg", "pairs.svg", "pair_Cu-Cu.svg",
+                     "pair_Cu-Ni.svg", "pair_Ni-Ni.svg"}
+
+    pairs_only = random_model(elements=ELEMENTS, two_body="specific", seed=1)  # fewer plots: a faster test
+    written = plot_all(pairs_only, tmp_path / "m", frames={"train": frames[:2], "data/test.xyz": frames[2:]},
+                       fmt="svg")
+    names = {p.rsplit("/", 1)[-1] for p in written}
+    assert {"parity_energy_train.svg", "errors_forces_train.svg", "parity_energy_test.svg",
+            "errors_forces_test.svg"} <= names
+    assert not [n for n in names if n.startswith("parity_") and n.count("_") == 1]
+
+
+def test_embedding_plots_show_functions_training_range_and_rose():
+    """plot_all draws the embedding (densities, F with the training range of rho) and,
+    for one element, F next to the Foiles-Baskes-Daw function from Rose's curve: the two
+    agree near the model's equilibrium, where the data are."""
+    import warnings
+
+    from sus2c.analysis import embedding_from_rose, plot_embedding
+    from sus2c.fit import FitSettings, fit
+
+    import test_embedding
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = fit(test_embedding._emt_frames(20, 1), FitSettings(cutoff2=5.0, cutoff3=0.0, intervals2=14,
+                                                                   embedding="specific", scaling_iterations=6)).model
+    fig = plot_embedding(model)
+    gids = {a.get_gid() for ax in fig.axes for a in ax.get_children()}
+    assert {"F:Cu", "f:Cu<-Cu", "rho-range"} <= gids
+    d = embedding_from_rose(model)
+    assert d["lattice"] == "fcc" and 3.5 < d["a0"] < 3.7  # EMT Cu: 3.59 A
+    near = np.abs(d["a"] / d["a0"] - 1.0) < 0.03
+    assert np.max(np.abs(d["F_model"][near] - d["F_rose"][near])) < 0.02

@@ -217,6 +217,96 @@ def test_vacancy_emt(emt_props):
     assert v.relaxation_energy_ev == pytest.approx(v.formation_energy_ev - v.formation_energy_unrelaxed_ev)
 
 
+def _cu3ni():
+    """L1_2 Cu3Ni: Ni on the cube corner (atom 0), Cu on the face centres."""
+    atoms = bulk("Cu", "fcc", a=3.57, cubic=True)
+    atoms[0].symbol = "Ni"
+    return atoms
+
+
+def test_vacancy_names_the_removed_atom_and_its_reference(emt_props):
+    v = emt_props.vacancy
+    assert v.removed_index == 0 and v.removed_element == "Cu" and v.removed_position_fractional == (0, 0, 0)
+    assert v.site() == "atom 0 (Cu at 0, 0, 0)"
+    # elemental crystal: mu = E(N)/N, i.e. E_f = E(N-1) - (N-1)/N E(N)
+    assert v.chemical_potential_ev == pytest.approx(v.e_bulk_ev / v.n_atoms, rel=1e-14)
+    assert v.chemical_potential_source == "E(N)/N of the perfect crystal"
+
+
+def test_vacancy_in_a_compound_needs_a_chemical_potential():
+    """Issue 14.7: Cu3Ni got '1.202 eV' from the elemental formula, without saying which atom went."""
+    atoms = _cu3ni()
+    with pytest.raises(P.PropertyError, match=r"compound Cu3Ni: removing atom 0 \(Ni\) needs the chemical potential of Ni"):
+        P.vacancy_formation_energy(EMT(), atoms, supercell=(2, 2, 2))
+    with pytest.raises(P.PropertyError, match="atom index 4 is outside the unit cell"):
+        P.vacancy_formation_energy(EMT(), atoms, supercell=(2, 2, 2), index=4, chemical_potential=0.0)
+    # refused before the long calculations
+    with pytest.raises(P.PropertyError, match="chemical potential of Ni"):
+        P.compute_properties(EMT(), atoms, which=("eos", "vacancy"))
+
+    mu = -0.25
+    v = P.vacancy_formation_energy(EMT(), atoms, supercell=(2, 2, 2), index=2, chemical_potential=mu,
+                                   chemical_potential_source="a test value")
+    perfect = atoms.repeat((2, 2, 2))
+    perfect.calc = EMT()
+    defect = atoms.repeat((2, 2, 2))
+    assert defect[2].symbol == "Cu"
+    del defect[2]
+    defect.calc = EMT()
+    expected = defect.get_potential_energy() - perfect.get_potential_energy() + mu
+    assert v.formation_energy_unrelaxed_ev == pytest.approx(expected, abs=1e-10)
+    assert v.formation_energy_ev < v.formation_energy_unrelaxed_ev
+    assert (v.removed_element, v.removed_index, v.removed_position_fractional) == ("Cu", 2, (0.5, 0, 0.5))
+    assert (v.chemical_potential_ev, v.chemical_potential_source) == (mu, "a test value")
+
+
+def test_validate_refuses_or_leaves_out_a_compound_vacancy(tmp_path, capsys, monkeypatch):
+    import ase.io
+
+    import sus2c.validate as V
+
+    path = tmp_path / "cu3ni.xyz"
+    ase.io.write(path, _cu3ni())
+    out = tmp_path / "val"
+    # asked for explicitly: refused before anything is computed or written
+    assert main(["validate", "emt", "--structure", str(path), "--properties", "eos,vacancy", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "compound Cu3Ni" in err and "--chemical-potential Ni=" in err and "--properties eos,elastic,phonons" in err
+    assert not out.exists()
+    assert main(["validate", "emt", "--structure", str(path), "--chemical-potential", "Cu", "--out", str(out)]) == 2
+    assert "expected ELEMENT=EV" in capsys.readouterr().err
+
+    # by default (all that apply; here "all" is cut to eos and vacancy to keep the test fast): left
+    # out, with the reason as a report warning
+    monkeypatch.setattr(V, "ALL_PROPERTIES", ("eos", "vacancy"))
+    assert main(["validate", "emt", "--structure", str(path), "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["settings"]["properties"] == ["eos"] and rep["results"]["EMT"]["vacancy"] is None
+    assert rep["warnings"][0].startswith("vacancy not computed: vacancy formation energy of the compound Cu3Ni")
+    assert "warning: vacancy not computed" in capsys.readouterr().out
+
+
+def test_vacancy_report_says_which_atom_and_which_reference(tmp_path):
+    from sus2c.validate import _rows, write_markdown
+
+    v = P.VacancyResult(supercell=(2, 2, 2), n_atoms=32, removed_index=2, e_bulk_ev=-1.0,
+                        formation_energy_unrelaxed_ev=1.3, formation_energy_ev=1.2, relaxation_energy_ev=-0.1,
+                        relax_steps=7, relax_converged=True, removed_element="Cu",
+                        removed_position_fractional=(0.5, 0.0, 0.5), chemical_potential_ev=-0.007,
+                        chemical_potential_source="E0 per atom of fcc:Cu:3.59, relaxed with the same calculator")
+    props = P.Properties(name="EMT", structure="Cu3Ni", vacancy=v)
+    assert [r[1] for r in _rows(props)] == ["vacancy formation energy, Cu site (relaxed)",
+                                            "vacancy formation energy, Cu site (unrelaxed)"]
+    report = {"structure": "cu3ni.xyz", "model": "emt", "reference": None, "warnings": [], "sus2c_version": "x",
+              "wall_s": 1.0, "settings": {"eos_form": "vinet", "eos_volume_range": 0.06, "strains": [0.01],
+                                          "fmax_ev_per_angstrom": 1e-4, "supercell": [2, 2, 2],
+                                          "cutoff_angstrom": 5.0, "mesh": [4, 4, 4]}}
+    write_markdown(tmp_path / "report.md", report, [("EMT", props)], [])
+    md = (tmp_path / "report.md").read_text()
+    assert "removed atom 2 (Cu at 0.5, 0, 0.5) of the unit cell" in md
+    assert "μ_Cu = -0.00700 eV (E0 per atom of fcc:Cu:3.59, relaxed with the same calculator)" in md
+
+
 # ---------------------------------------------------------------- a model fitted to EMT
 
 

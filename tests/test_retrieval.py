@@ -1,4 +1,4 @@
-"""Exact retrieval (DESIGN.md section 2): refit known potentials from their own labels.
+"""Exact retrieval: refit known potentials from their own labels.
 
 * Lennard-Jones and Morse (ASE calculators, smooth cutoffs) by a 2-body fit:
   held-out force RMSE <= 1e-3 eV/A.

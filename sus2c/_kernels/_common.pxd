@@ -55,6 +55,32 @@ cdef struct Tables:
     # ZBL core (sus2c/terms/zbl.py): per pair k Za Zb, 1/a, r_in, r_out, A, B, C
     int has_zbl
     const double* zbl
+    # embedding (sus2c/terms/embedding.py): K channels; the density host a gets
+    # from neighbour b in channel k is part d_part[(a ne + b) K + k] (-1: none),
+    # a 1-D r-space spline; the embedding of element a in channel k is part
+    # e_part[a K + k] (-1: none), a spline in rho on [0, e_hi] continued linearly
+    int K
+    const double* rce           # [pairs]: density cutoff
+    const int* d_part
+    const double* d_lo
+    const double* d_hi
+    const double* d_invh
+    const int* d_n
+    const Py_ssize_t* d_coef
+    const Py_ssize_t* d_tab
+    const double* d_poly
+    const Py_ssize_t* d_poly_off
+    const int* e_part
+    const double* e_hi
+    const double* e_invh
+    const int* e_n
+    const Py_ssize_t* e_coef
+    const Py_ssize_t* e_tab
+    const double* e_poly
+    const Py_ssize_t* e_poly_off
+    const double* e_scale       # eps_{a,k} (1 in a real model, whose coefficients hold it)
+    const double* e_rho_lo      # [part]: training range of rho (atoms outside are flagged)
+    const double* e_rho_hi
 
 
 # One neighbour-list entry of the centre being visited, returned by value
@@ -67,13 +93,18 @@ cdef struct Bond:
     int p                       # element pair index
 
 
-# One thread's 3-body neighbours of the centre being visited.
+# One thread's 3-body and embedding neighbours of the centre being visited.
 cdef struct Walk:
     Py_ssize_t n3
     double* r3                  # [maxnb]
     double* d3                  # [3 maxnb]
     Py_ssize_t* j3              # [maxnb]
     int* t3                     # [maxnb]
+    Py_ssize_t ne               # neighbours within the density cutoff (embedding)
+    double* re                  # [maxnb]
+    double* de                  # [3 maxnb]
+    Py_ssize_t* je              # [maxnb]
+    int* te                     # [maxnb]
 
 
 cdef enum:
@@ -89,12 +120,23 @@ cdef inline Walk* walk_new(Py_ssize_t maxnb) noexcept nogil:
         return NULL
     if maxnb < 1:
         maxnb = 1
-    W.r3 = <double*>malloc(sizeof(double) * 4 * maxnb)
+    W.r3 = <double*>malloc(sizeof(double) * 8 * maxnb)
     W.d3 = W.r3 + maxnb
-    W.j3 = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * maxnb)
-    W.t3 = <int*>malloc(sizeof(int) * maxnb)
+    W.re = W.r3 + 4 * maxnb
+    W.de = W.r3 + 5 * maxnb
+    W.j3 = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * 2 * maxnb)
+    W.je = W.j3 + maxnb
+    W.t3 = <int*>malloc(sizeof(int) * 2 * maxnb)
+    W.te = W.t3 + maxnb
     W.n3 = 0
+    W.ne = 0
     return W
+
+
+cdef inline void walk_start(Walk* W) noexcept nogil:
+    """Before visiting a new centre: no neighbours gathered yet."""
+    W.n3 = 0
+    W.ne = 0
 
 
 cdef inline void walk_free(Walk* W) noexcept nogil:
@@ -108,7 +150,8 @@ cdef inline void walk_free(Walk* W) noexcept nogil:
 cdef inline Bond visit(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e, const double* pos,
                        const int* types, const Py_ssize_t* nbr, const double* shift) noexcept nogil:
     """Entry e of centre i: the bond, whether it is a 2-body bond counted from
-    this end (``what``, ENTRY_*), and the neighbour gathered into W for 3-body terms."""
+    this end (``what``, ENTRY_*), and the neighbour gathered into W for 3-body
+    terms and for the embedding densities."""
     cdef Bond b
     cdef Py_ssize_t j = nbr[e]
     cdef const double* s = shift + 3 * e
@@ -135,6 +178,14 @@ cdef inline Bond visit(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_
         W.j3[W.n3] = j
         W.t3[W.n3] = tj
         W.n3 = W.n3 + 1
+    if T.K > 0 and r < T.rce[p]:
+        W.re[W.ne] = r
+        W.de[3 * W.ne] = b.d[0]
+        W.de[3 * W.ne + 1] = b.d[1]
+        W.de[3 * W.ne + 2] = b.d[2]
+        W.je[W.ne] = j
+        W.te[W.ne] = tj
+        W.ne = W.ne + 1
     b.what = ENTRY_SKIP
     if r >= T.rc2[p] or j < i:
         return b
@@ -184,3 +235,81 @@ cdef inline Py_ssize_t max_neighbours(const Py_ssize_t* offsets, Py_ssize_t n) n
         if offsets[i + 1] - offsets[i] > m:
             m = offsets[i + 1] - offsets[i]
     return m
+
+
+cdef inline double density(const Tables* T, int q, double r, double* dval) noexcept nogil:
+    """Density part q at r (caller checks r < d_hi[q]) and its r-derivative; below
+    the first knot the eased continuation of sus2c/bspline.py (C1, constant one
+    interval down)."""
+    cdef double u = (r - T.d_lo[q]) * T.d_invh[q], t
+    cdef int mu
+    cdef const double* c = &T.d_poly[T.d_poly_off[q]]
+    if u < 0.0:
+        t = -1.0 if u < -1.0 else u
+        dval[0] = 0.0 if u < -1.0 else c[1] * (1.0 + t) * T.d_invh[q]
+        return c[0] + c[1] * (t + 0.5 * t * t)
+    mu = <int>u
+    if mu >= T.d_n[q]:
+        mu = T.d_n[q] - 1
+    u = u - mu
+    c = c + 4 * mu
+    dval[0] = (c[1] + u * (2.0 * c[2] + 3.0 * u * c[3])) * T.d_invh[q]
+    return c[0] + u * (c[1] + u * (c[2] + u * c[3]))
+
+
+cdef inline double embed(const Tables* T, int q, double rho, double* d1, double* d2) noexcept nogil:
+    """Embedding part q at rho: value, first and second derivatives; linear below 0
+    and above its last knot."""
+    cdef double u = rho * T.e_invh[q]
+    cdef int n = T.e_n[q]
+    cdef const double* c = &T.e_poly[T.e_poly_off[q]]
+    cdef double v1
+    if u < 0.0:
+        d1[0] = c[1] * T.e_invh[q]
+        d2[0] = 0.0
+        return c[0] + c[1] * u
+    if u >= n:
+        c = c + 4 * (n - 1)
+        v1 = c[1] + 2.0 * c[2] + 3.0 * c[3]
+        d1[0] = v1 * T.e_invh[q]
+        d2[0] = 0.0
+        return c[0] + c[1] + c[2] + c[3] + v1 * (u - n)
+    cdef int mu = <int>u
+    u = u - mu
+    c = c + 4 * mu
+    d1[0] = (c[1] + u * (2.0 * c[2] + 3.0 * u * c[3])) * T.e_invh[q]
+    d2[0] = (2.0 * c[2] + 6.0 * u * c[3]) * T.e_invh[q] * T.e_invh[q]
+    return c[0] + u * (c[1] + u * (c[2] + u * c[3]))
+
+
+cdef inline int embed_basis(const Tables* T, int q, double rho, double* B, double* dB, double* d2B) noexcept nogil:
+    """The four non-zero basis functions of embedding part q at rho (values, first and
+    second derivatives), continued linearly below 0 and above the last knot; returns
+    the index of the first one."""
+    cdef const double* tab = &T.tab[T.e_tab[q]]
+    cdef double inv_h = T.e_invh[q]
+    cdef double u = rho * inv_h, v
+    cdef int n = T.e_n[q], mu, k
+    cdef const double* t
+    if u < 0.0:
+        for k in range(4):
+            B[k] = tab[k] + u * tab[4 + k]
+            dB[k] = tab[4 + k] * inv_h
+            d2B[k] = 0.0
+        return 0
+    if u >= n:
+        t = tab + 16 * (n - 1)
+        for k in range(4):
+            v = t[4 + k] + 2.0 * t[8 + k] + 3.0 * t[12 + k]
+            B[k] = t[k] + t[4 + k] + t[8 + k] + t[12 + k] + v * (u - n)
+            dB[k] = v * inv_h
+            d2B[k] = 0.0
+        return n - 1
+    mu = <int>u
+    u = u - mu
+    t = tab + 16 * mu
+    for k in range(4):
+        B[k] = t[k] + u * (t[4 + k] + u * (t[8 + k] + u * t[12 + k]))
+        dB[k] = (t[4 + k] + u * (2.0 * t[8 + k] + 3.0 * u * t[12 + k])) * inv_h
+        d2B[k] = (2.0 * t[8 + k] + 6.0 * u * t[12 + k]) * inv_h * inv_h
+    return mu

@@ -6,7 +6,8 @@ from libc.math cimport exp, sqrt
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
-from sus2c._kernels._common cimport (Bond, Tables, Triplet, Walk, walk_new, walk_free, visit, triplet_of, jk_leg,
+from sus2c._kernels._common cimport (Bond, Tables, Triplet, Walk, walk_new, walk_start, walk_free, visit, triplet_of, jk_leg,
+                                     density, embed, embed_basis,
                                      max_neighbours, ENTRY_BOND, ENTRY_COINCIDENT)
 from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_triplet4
 
@@ -25,7 +26,26 @@ _TABLES = {
     "p3_lo": np.float64, "p3_hi": np.float64, "p3_invh": np.float64, "p3_n": np.int32,
     "p3_coef": np.intp, "p3_tab": np.intp, "coef": np.float64, "tab": np.float64,
     "zbl": np.float64,
+    "rce": np.float64, "d_part": np.int32, "d_lo": np.float64, "d_hi": np.float64, "d_invh": np.float64,
+    "d_n": np.int32, "d_coef": np.intp, "d_tab": np.intp,
+    "e_part": np.int32, "e_hi": np.float64, "e_invh": np.float64, "e_n": np.int32, "e_coef": np.intp,
+    "e_tab": np.intp, "e_scale": np.float64, "e_rho_lo": np.float64, "e_rho_hi": np.float64,
 }
+
+
+def _polys(T, prefix):
+    """The parts of a kind as one cubic polynomial per interval (``[interval][power]``) and offsets."""
+    polys, offs, off = [], [], 0
+    for q in range(len(T[prefix + "_n"])):
+        n = int(T[prefix + "_n"][q])
+        tab = T["tab"][T[prefix + "_tab"][q]:T[prefix + "_tab"][q] + 16 * n].reshape(n, 4, 4)  # [interval][power][k]
+        c = T["coef"][T[prefix + "_coef"][q]:T[prefix + "_coef"][q] + n + 3]
+        P = np.einsum("mpk,mk->mp", tab, np.stack([c[m:m + 4] for m in range(n)]))
+        polys.append(P.ravel())
+        offs.append(off)
+        off += 4 * n
+    return (np.ascontiguousarray(np.concatenate(polys)) if polys else np.zeros(1),
+            np.ascontiguousarray(offs, dtype=np.intp) if offs else np.zeros(1, dtype=np.intp))
 
 
 cdef inline const void* _data(object a):
@@ -42,10 +62,11 @@ cdef class CompiledModel:
     variable-projection Jacobian's parameter tables).
     """
     cdef Tables t
-    cdef public object tables, parts2, parts3, rc, p3_base, p2_poly, p2_poly_off
-    cdef public int n_elements
+    cdef public object tables, parts2, parts3, channels, rc, p3_base, p2_poly, p2_poly_off
+    cdef public object d_poly, d_poly_off, e_poly, e_poly_off, dparts, eparts
+    cdef public int n_elements, n_channels
 
-    def __init__(self, int n_elements, dict tables, parts2=(), parts3=()):
+    def __init__(self, int n_elements, dict tables, parts2=(), parts3=(), channels=()):
         self.n_elements = n_elements
         self.tables = {}
         for name, dtype in _TABLES.items():
@@ -54,8 +75,9 @@ cdef class CompiledModel:
                 a = np.zeros(1, dtype=dtype)[:0]
             self.tables[name] = a
         T = self.tables
-        self.parts2, self.parts3 = list(parts2), list(parts3)
-        self.rc = np.maximum(T["rc2"], T["rc3"])
+        self.parts2, self.parts3, self.channels = list(parts2), list(parts3), list(channels)
+        self.n_channels = len(self.channels)
+        self.rc = np.maximum(np.maximum(T["rc2"], T["rc3"]), T["rce"]) if len(T["rce"]) else np.maximum(T["rc2"], T["rc3"])
         ne = n_elements
         # parts of the triplets of one centre element are contiguous: remember
         # where they start and how many there are at most (basis cache slots)
@@ -70,18 +92,11 @@ cdef class CompiledModel:
                     raise ValueError("3-body parts of one centre element must be contiguous")
                 self.p3_base[a] = lo
                 slots = max(slots, hi - lo)
-        # 2-body parts as one cubic polynomial per interval: phi = sum_p P[mu][p] u^p
-        polys, offs, off = [], [], 0
-        for q in range(len(T["p2_lo"])):
-            n = int(T["p2_n"][q])
-            tab = T["tab"][T["p2_tab"][q]:T["p2_tab"][q] + 16 * n].reshape(n, 4, 4)  # [interval][power][k]
-            c = T["coef"][T["p2_coef"][q]:T["p2_coef"][q] + n + 3]
-            P = np.einsum("mpk,mk->mp", tab, np.stack([c[m:m + 4] for m in range(n)]))
-            polys.append(P.ravel())
-            offs.append(off)
-            off += 4 * n
-        self.p2_poly = np.ascontiguousarray(np.concatenate(polys)) if polys else np.zeros(1)
-        self.p2_poly_off = np.ascontiguousarray(offs, dtype=np.intp) if offs else np.zeros(1, dtype=np.intp)
+        # 2-body, density and embedding parts as one cubic polynomial per interval:
+        # phi = sum_p P[mu][p] u^p
+        self.p2_poly, self.p2_poly_off = _polys(T, "p2")
+        self.d_poly, self.d_poly_off = _polys(T, "d")
+        self.e_poly, self.e_poly_off = _polys(T, "e")
 
         self.t.ne = ne
         self.t.has3 = len(T["p3_start"]) > 1
@@ -113,6 +128,28 @@ cdef class CompiledModel:
         self.t.tab = <const double*>_data(T["tab"])
         self.t.has_zbl = T["zbl"].size > 0
         self.t.zbl = <const double*>_data(T["zbl"])
+        self.t.K = self.n_channels
+        self.t.rce = <const double*>_data(T["rce"])
+        self.t.d_part = <const int*>_data(T["d_part"])
+        self.t.d_lo = <const double*>_data(T["d_lo"])
+        self.t.d_hi = <const double*>_data(T["d_hi"])
+        self.t.d_invh = <const double*>_data(T["d_invh"])
+        self.t.d_n = <const int*>_data(T["d_n"])
+        self.t.d_coef = <const Py_ssize_t*>_data(T["d_coef"])
+        self.t.d_tab = <const Py_ssize_t*>_data(T["d_tab"])
+        self.t.d_poly = <const double*>_data(self.d_poly)
+        self.t.d_poly_off = <const Py_ssize_t*>_data(self.d_poly_off)
+        self.t.e_part = <const int*>_data(T["e_part"])
+        self.t.e_hi = <const double*>_data(T["e_hi"])
+        self.t.e_invh = <const double*>_data(T["e_invh"])
+        self.t.e_n = <const int*>_data(T["e_n"])
+        self.t.e_coef = <const Py_ssize_t*>_data(T["e_coef"])
+        self.t.e_tab = <const Py_ssize_t*>_data(T["e_tab"])
+        self.t.e_poly = <const double*>_data(self.e_poly)
+        self.t.e_poly_off = <const Py_ssize_t*>_data(self.e_poly_off)
+        self.t.e_scale = <const double*>_data(T["e_scale"])
+        self.t.e_rho_lo = <const double*>_data(T["e_rho_lo"])
+        self.t.e_rho_hi = <const double*>_data(T["e_rho_hi"])
 
     @property
     def max_cutoff(self):

@@ -102,6 +102,13 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
     cdef Py_ssize_t s, i, e, j, a0, erow, srow, fi, fj, fk, col, jj, kk, J, K, base, nbelow
     cdef int ti, p, q, t, ma, mb, mc, l, m, n, s1, s2
     cdef double r, rjk, inv_v, sc, val, gA, gB, gC, ab, dab, adb
+    cdef int nch = T.K, ne = T.ne, ch
+    cdef double esc
+    cdef double* rho
+    cdef double* dder
+    cdef double* eB
+    cdef double* edB
+    cdef double* ed2B
     cdef Walk* W
     cdef Triplet tr
     cdef Bond b
@@ -119,7 +126,7 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
 
     with nogil, parallel(num_threads=nt):
         W = walk_new(maxnb)
-        buf = <double*>malloc(sizeof(double) * 48)
+        buf = <double*>malloc(sizeof(double) * (64 + nch * (maxnb + 1)))
         djk = buf
         A = buf + 4
         dA = buf + 8
@@ -130,6 +137,11 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
         uA = buf + 28
         uB = buf + 32
         uC = buf + 36
+        eB = buf + 40
+        edB = buf + 44
+        ed2B = buf + 48
+        rho = buf + 64
+        dder = rho + nch
         for s in prange(S, schedule="dynamic"):
             a0 = atom_start[s]
             erow = row_start[s]
@@ -142,7 +154,7 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
             for i in range(a0, atom_start[s + 1]):
                 ti = ty[i]
                 fi = erow + 1 + 3 * (i - a0)
-                W.n3 = 0
+                walk_start(W)
                 for e in range(offsets[i], offsets[i + 1]):
                     b = visit(T, W, i, ti, e, P, ty, nb, SH)
                     if b.what != ENTRY_BOND:
@@ -161,6 +173,35 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
                             col = <Py_ssize_t>cols[T.p2_coef[q] + ma + l] - 1
                             if col >= 0:
                                 _rows(Xp, ld, erow, fi, fj, srow, inv_v, col, sc * A[l], sc * dA[l], r, b.d)
+                # embedding: the rows of F's coefficients, eps B_m(rho_i) for the
+                # energy and eps B_m'(rho_i) drho_i/dr_ij on every bond for the forces
+                for ch in range(nch):
+                    rho[ch] = 0.0
+                for jj in range(W.ne):
+                    for ch in range(nch):
+                        q = T.d_part[(ti * ne + W.te[jj]) * nch + ch]
+                        gA = 0.0
+                        if q >= 0 and W.re[jj] < T.d_hi[q]:
+                            rho[ch] = rho[ch] + density(T, q, W.re[jj], &gA)
+                            if W.re[jj] < T.d_lo[q]:
+                                nbelow = nbelow + 1
+                        dder[jj * nch + ch] = gA
+                for ch in range(nch):
+                    q = T.e_part[ti * nch + ch]
+                    if q < 0:
+                        continue
+                    ma = embed_basis(T, q, rho[ch], eB, edB, ed2B)
+                    esc = T.e_scale[q]
+                    for l in range(4):
+                        col = <Py_ssize_t>cols[T.e_coef[q] + ma + l] - 1
+                        if col < 0:
+                            continue
+                        Xp[erow * ld + col] += esc * eB[l]
+                        for jj in range(W.ne):
+                            gA = esc * edB[l] * dder[jj * nch + ch]
+                            if gA != 0.0:
+                                _rows(Xp, ld, erow, fi, erow + 1 + 3 * (W.je[jj] - a0), srow, inv_v, col, 0.0, gA,
+                                      W.re[jj], &W.de[3 * jj])
                 # 3-body: unordered neighbour pairs {j, k} of centre i
                 for jj in range(W.n3):
                     for kk in range(jj + 1, W.n3):

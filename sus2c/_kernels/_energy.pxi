@@ -104,6 +104,7 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef int nt = max(1, nthreads)
     cdef const Tables* T = &model.t
     cdef Py_ssize_t nslots = max(1, T.p3_slots)
+    cdef int nch = T.K, ne = T.ne, ch
     cdef const double* P = _rows_ptr(pos)
     cdef const double* S = _rows_ptr(shift)
     cdef const int* ty = &types[0] if N > 0 else NULL
@@ -159,6 +160,9 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef double* dG
     cdef double* djk
     cdef double* vi
+    cdef double* rho
+    cdef double* fp
+    cdef double* dder
 
     virial_a = np.zeros(6)
     # per thread: energy, virial[6], spare; the (i, j) of a coincident pair
@@ -192,7 +196,7 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         cache = <double*>malloc(sizeof(double) * (20 * (maxnb + 1) * nslots + 1))
         for z in range(20 * (maxnb + 1) * nslots):
             cache[z] = -1.0
-        scratch = <double*>malloc(sizeof(double) * (4 * maxnb + 24))
+        scratch = <double*>malloc(sizeof(double) * (4 * maxnb + 24 + nch * (maxnb + 2)))
         gsum = scratch
         f3 = scratch + maxnb
         acc = scratch + 4 * maxnb  # energy, virial[6]
@@ -200,11 +204,14 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
         G = acc + 10
         dG = acc + 14
         djk = acc + 18
+        rho = acc + 24
+        fp = rho + nch
+        dder = fp + nch
         for z in range(7):
             acc[z] = 0.0
         for i in prange(N, schedule="dynamic", chunksize=16):
             ti = ty[i]
-            W.n3 = 0
+            walk_start(W)
             vi = NULL
             if per_atom:
                 vi = &vbuf[tid, i, 0]
@@ -240,6 +247,45 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                     _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], vi, &vbuf[tid, j, 0])
                 else:
                     _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], NULL, NULL)
+
+            # ---- embedding: centre i's densities, its energy F(rho) per channel,
+            # and the forces: dF(rho_i)/dr_ij = F'(rho_i) drho_i/dr_ij on each bond
+            if nch > 0:
+                for ch in range(nch):
+                    rho[ch] = 0.0
+                for jj in range(W.ne):
+                    for ch in range(nch):
+                        q = T.d_part[(ti * ne + W.te[jj]) * nch + ch]
+                        ga = 0.0
+                        if q >= 0 and W.re[jj] < T.d_hi[q]:
+                            rho[ch] = rho[ch] + density(T, q, W.re[jj], &ga)
+                            if W.re[jj] < T.d_lo[q]:
+                                belowbuf[tid, i] = 1
+                                belowbuf[tid, W.je[jj]] = 1
+                        dder[jj * nch + ch] = ga
+                v = 0.0
+                for ch in range(nch):
+                    q = T.e_part[ti * nch + ch]
+                    fp[ch] = 0.0
+                    if q >= 0:
+                        v = v + embed(T, q, rho[ch], &fp[ch], &gb)
+                        if rho[ch] < T.e_rho_lo[q] or rho[ch] > T.e_rho_hi[q]:
+                            belowbuf[tid, i] = 1
+                acc[0] += v
+                if per_atom:
+                    ebuf[tid, i] += v
+                for jj in range(W.ne):
+                    g = 0.0
+                    for ch in range(nch):
+                        g = g + fp[ch] * dder[jj * nch + ch]
+                    if g != 0.0:
+                        j = W.je[jj]
+                        if per_atom:
+                            _bond(g, W.re[jj], &W.de[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1],
+                                  vi, &vbuf[tid, j, 0])
+                        else:
+                            _bond(g, W.re[jj], &W.de[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1],
+                                  NULL, NULL)
 
             # ---- 3-body: unordered neighbour pairs {j, k} of centre i.
             # The ij/ik legs' bases are cached per (neighbour, part, role), and

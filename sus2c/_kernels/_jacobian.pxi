@@ -93,7 +93,7 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
             for i in range(a0, atom_start[s + 1]):
                 ti = ty[i]
                 fi = erow + 1 + 3 * (i - a0)
-                W.n3 = 0
+                walk_start(W)
                 for e in range(offsets[i], offsets[i + 1]):
                     b = visit(T, W, i, ti, e, P, ty, nb, SH)
                     if b.what != ENTRY_BOND:
@@ -220,4 +220,192 @@ def theta_design(CompiledModel model, const double[::1] u2_r0, const double[::1]
                                 _rows(Xp, ld, erow, fi, fk, srow, inv_v, idx, 0.0, g2, W.r3[K], &W.d3[3 * K])
                                 _rows(Xp, ld, erow, fj, fk, srow, inv_v, idx, 0.0, g3, rjk, djk)
         free(buf)
+        walk_free(W)
+
+
+cdef inline void _touch(double* drho, Py_ssize_t* touched, char* mark, Py_ssize_t* nt, Py_ssize_t th,
+                        double v) noexcept nogil:
+    """drho[th] += v, remembering which entries are in use."""
+    if th < 0:
+        return
+    if not mark[th]:
+        mark[th] = 1
+        touched[nt[0]] = th
+        nt[0] = nt[0] + 1
+        drho[th] = 0.0
+    drho[th] += v
+
+
+def embedding_theta_design(CompiledModel model, const double[::1] dth_coef, const double[::1] d_scale,
+                           const Py_ssize_t[::1] d_s, const Py_ssize_t[:, ::1] d_map_idx,
+                           const double[:, ::1] d_map_fac, const double[:, ::1] d_r0l, const Py_ssize_t[::1] e_eps,
+                           const double[:, ::1] pos, const int[::1] types, const Py_ssize_t[::1] atom_start,
+                           const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] nbr, const double[:, ::1] shift,
+                           const double[::1] volume, const Py_ssize_t[::1] row_start, double[:, ::1] X,
+                           int nthreads):
+    """Fill X (rows x n_theta, zeroed by the caller) with the derivatives of every
+    target with respect to the embedding's outer parameters θ.
+
+    ``model``: compiled with unscaled embedding functions (sus2c.compile.compile_layout:
+    e_scale holds eps) and densities that include s.  Per density part q: θ
+    indices (+1, 0: none) of its spline coefficients in ``dth_coef`` (aligned with
+    the coefficient table), its s (``d_s``: θ of log s, so drho/dθ is the density
+    itself; ``d_scale``: s), its channel map (``d_map_idx``/``d_map_fac``: r0
+    entries then l entries, chain-rule factors; ``d_r0l``: r0, l); per embedding
+    part the θ of eps (``e_eps``).  With E_i = eps F(rho_i):
+
+        dE_i/dθ = eps F'(rho_i) drho_i/dθ (+ F(rho_i) for θ = eps)
+        d(dE/dr_ij)/dθ = eps F''(rho_i) drho_i/dθ drho_ij/dr + eps F'(rho_i) d(drho_ij/dr)/dθ
+
+    (+ F'(rho_i) drho_ij/dr for θ = eps); for the density's r0 and l the
+    derivatives of a function of x = (r - r0)/l (see theta_design).
+    """
+    cdef Py_ssize_t S = atom_start.shape[0] - 1
+    cdef Py_ssize_t ld = X.shape[1]
+    cdef Py_ssize_t nth = X.shape[1]
+    cdef int nt = max(1, nthreads)
+    cdef const Tables* T = &model.t
+    cdef int nch = T.K, ne = T.ne, ch
+    cdef double* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const double* P = _rows_ptr(pos)
+    cdef const double* SH = _rows_ptr(shift)
+    cdef const int* ty = &types[0] if types.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* nb = &nbr[0] if nbr.shape[0] > 0 else NULL
+    cdef Py_ssize_t maxnb = max_neighbours(&offsets[0], offsets.shape[0] - 1)
+
+    cdef Py_ssize_t s, i, e, a0, erow, srow, fi, fj, jj, th, ntouch, z, off
+    cdef int ti, q, qe, mu, l, k
+    cdef double r, x, rho, val, d1, d2, F, F1, F2, eps, g, base, inv_v
+    cdef Walk* W
+    cdef Bond b
+    cdef double* buf
+    cdef double* B
+    cdef double* dB
+    cdef double* d2B
+    cdef double* drho
+    cdef double* nd1
+    cdef double* nd2
+    cdef double* nx
+    cdef double* ndB
+    cdef int* nq
+    cdef int* nmu
+    cdef Py_ssize_t* touched
+    cdef char* mark
+
+    with nogil, parallel(num_threads=nt):
+        W = walk_new(maxnb)
+        buf = <double*>malloc(sizeof(double) * (16 + nth + 7 * (maxnb + 1)))
+        B = buf
+        dB = buf + 4
+        d2B = buf + 8
+        drho = buf + 16
+        nd1 = drho + nth
+        nd2 = nd1 + (maxnb + 1)
+        nx = nd2 + (maxnb + 1)
+        ndB = nx + (maxnb + 1)
+        nq = <int*>malloc(sizeof(int) * 2 * (maxnb + 1))
+        nmu = nq + (maxnb + 1)
+        touched = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * (nth + 1))
+        mark = <char*>calloc(nth + 1, 1)
+        for s in prange(S, schedule="dynamic"):
+            a0 = atom_start[s]
+            erow = row_start[s]
+            srow = -1
+            inv_v = 0.0
+            if volume[s] > 0:
+                srow = erow + 1 + 3 * (atom_start[s + 1] - a0)
+                inv_v = 1.0 / volume[s]
+            for i in range(a0, atom_start[s + 1]):
+                ti = ty[i]
+                fi = erow + 1 + 3 * (i - a0)
+                walk_start(W)
+                for e in range(offsets[i], offsets[i + 1]):
+                    b = visit(T, W, i, ti, e, P, ty, nb, SH)
+                for ch in range(nch):
+                    qe = T.e_part[ti * nch + ch]
+                    if qe < 0:
+                        continue
+                    ntouch = 0
+                    rho = 0.0
+                    for jj in range(W.ne):
+                        q = T.d_part[(ti * ne + W.te[jj]) * nch + ch]
+                        nq[jj] = -1
+                        r = W.re[jj]
+                        if q < 0 or r >= T.d_hi[q]:
+                            continue
+                        nq[jj] = q
+                        off = T.d_coef[q]
+                        mu = sus2c_basis4_d2(r, T.d_lo[q], T.d_invh[q], T.d_n[q], &T.tab[T.d_tab[q]], B, dB, d2B)
+                        val = 0.0
+                        d1 = 0.0
+                        d2 = 0.0
+                        for l in range(4):
+                            val = val + T.coef[off + mu + l] * B[l]
+                            d1 = d1 + T.coef[off + mu + l] * dB[l]
+                            d2 = d2 + T.coef[off + mu + l] * d2B[l]
+                            ndB[4 * jj + l] = d_scale[q] * dB[l]
+                        rho = rho + val
+                        nd1[jj] = d1
+                        nd2[jj] = d2
+                        nmu[jj] = mu
+                        x = (r - d_r0l[q, 0]) / d_r0l[q, 1]
+                        nx[jj] = x
+                        for l in range(4):
+                            _touch(drho, touched, mark, &ntouch, <Py_ssize_t>dth_coef[off + mu + l] - 1,
+                                   d_scale[q] * B[l])
+                        _touch(drho, touched, mark, &ntouch, d_s[q], val)
+                        for k in range(2):
+                            _touch(drho, touched, mark, &ntouch, d_map_idx[q, k], -d_map_fac[q, k] * d1)
+                            _touch(drho, touched, mark, &ntouch, d_map_idx[q, 2 + k], -d_map_fac[q, 2 + k] * x * d1)
+                    F1 = 0.0  # (assigned here so that the prange keeps them private)
+                    F2 = 0.0
+                    F = embed(T, qe, rho, &F1, &F2)
+                    eps = T.e_scale[qe]
+                    # energy row
+                    for z in range(ntouch):
+                        th = touched[z]
+                        Xp[erow * ld + th] += eps * F1 * drho[th]
+                    if e_eps[qe] >= 0:
+                        Xp[erow * ld + e_eps[qe]] += F
+                    # force (and stress) rows, bond by bond
+                    for jj in range(W.ne):
+                        q = nq[jj]
+                        if q < 0:
+                            continue
+                        r = W.re[jj]
+                        fj = erow + 1 + 3 * (W.je[jj] - a0)
+                        d1 = nd1[jj]
+                        d2 = nd2[jj]
+                        base = eps * F2 * d1
+                        if base != 0.0:
+                            for z in range(ntouch):
+                                th = touched[z]
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, th, 0.0, base * drho[th], r, &W.de[3 * jj])
+                        off = T.d_coef[q]
+                        mu = nmu[jj]
+                        for l in range(4):
+                            th = <Py_ssize_t>dth_coef[off + mu + l] - 1
+                            if th >= 0:
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, th, 0.0, eps * F1 * ndB[4 * jj + l], r,
+                                      &W.de[3 * jj])
+                        if d_s[q] >= 0:
+                            _rows(Xp, ld, erow, fi, fj, srow, inv_v, d_s[q], 0.0, eps * F1 * d1, r, &W.de[3 * jj])
+                        for k in range(2):
+                            th = d_map_idx[q, k]
+                            if th >= 0:
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, th, 0.0, -eps * F1 * d_map_fac[q, k] * d2, r,
+                                      &W.de[3 * jj])
+                            th = d_map_idx[q, 2 + k]
+                            if th >= 0:
+                                _rows(Xp, ld, erow, fi, fj, srow, inv_v, th, 0.0,
+                                      -eps * F1 * d_map_fac[q, 2 + k] * (nx[jj] * d2 + d1 / d_r0l[q, 1]), r,
+                                      &W.de[3 * jj])
+                        if e_eps[qe] >= 0:
+                            _rows(Xp, ld, erow, fi, fj, srow, inv_v, e_eps[qe], 0.0, F1 * d1, r, &W.de[3 * jj])
+                    for z in range(ntouch):
+                        mark[touched[z]] = 0
+        free(buf)
+        free(nq)
+        free(touched)
+        free(mark)
         walk_free(W)

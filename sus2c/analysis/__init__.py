@@ -12,8 +12,9 @@ draws materials properties (EOS, phonons, elastic constants).  Every plot
 function returns a :class:`matplotlib.figure.Figure` and takes an
 optional ``ax``; figures are built without pyplot (see :mod:`.plots`).
 """
-from . import plots, property_plots
+from . import embedding_plots, plots, property_plots
+from .embedding_plots import *  # noqa: F401,F403 - the embedding (many-body) plots
 from .plots import *  # noqa: F401,F403 - the public plotting API, listed in plots.__all__
 from .property_plots import *  # noqa: F401,F403 - property plots (sus2c validate)
 
-__all__ = list(plots.__all__) + list(property_plots.__all__)
+__all__ = list(plots.__all__) + list(property_plots.__all__) + list(embedding_plots.__all__)

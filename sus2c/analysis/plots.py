@@ -22,9 +22,17 @@ restyled without relying on drawing order:
 ``"rose"``                Rose's binding curve fitted to u
 ``"V"``                   3-body heat map (an AxesImage)
 ``"group:NAME"``          a group's points / histogram in error plots
+``"outliers"``            the note on errors outside a histogram's range
 ``"identity"``            the y = x line of a parity plot
 ``"zero"``                the y = 0 line
+``"range:A-B"``           in :func:`plot_coverage`: the x range of u(x)
+                          a pair's distances cover (a line from x_lo to x_hi)
+``"covered"``             in :func:`plot_coverage`: shaded x covered by
+                          some pair (one span per pair)
 ========================  ===============================================
+
+Plots of errors say which data they show (``data_label``: e.g. ``"test"``
+or a file name), and :func:`plot_all` draws each data set separately.
 """
 from __future__ import annotations
 
@@ -35,11 +43,14 @@ import numpy as np
 
 __all__ = [
     "QUANTITIES",
+    "coverage_ranges",
+    "histogram_range",
     "distance_ranges",
     "fit_rose",
     "parity_data",
     "plot_all",
     "plot_collapse",
+    "plot_coverage",
     "plot_error_histogram",
     "plot_pair",
     "plot_pairs",
@@ -553,6 +564,83 @@ def plot_collapse(model, ax=None, n=600, show_u=True):
     return fig
 
 
+def coverage_ranges(model, frames=None, threads=1):
+    """{(a, b): (x_lo, x_hi, r_lo, r_hi, source)}: where each pair's data put it on u(x).
+
+    With ``frames``: the shortest and longest a-b distance in them below the
+    universal part's cutoff (``source = "data"``); otherwise the fit
+    metadata's r_min for the pair up to that cutoff (``source = "fit"``).
+    x = (r - r0_ab) / l_ab.  Pairs with no known range are left out.
+    """
+    model = _model(model)
+    if model.pair_universal is None or model.scaling is None:
+        raise ValueError("the model has no universal 2-body function u(x)")
+    sc = model.scaling
+    ranges = None
+    if frames is not None:
+        ranges = distance_ranges(frames, model.elements, model.cutoff, threads)
+    table = ((model.metadata or {}).get("fit") or {}).get("r_min") or {}
+    out = {}
+    for a, b in model.pairs():
+        uni = [p for label, p in model.labelled_pair_parts(a, b) if label == "universal"]
+        if not uni:
+            continue
+        hi = uni[0].hi
+        r0, l = sc.pair(a, b)
+        if ranges is not None:
+            if (a, b) not in ranges or ranges[(a, b)][0] >= hi:
+                continue
+            r_lo, r_hi, src = ranges[(a, b)][0], min(ranges[(a, b)][1], hi), "data"
+        else:
+            r_min = next((table[k] for k in (f"{a}-{b}", f"{b}-{a}") if table.get(k) is not None), None)
+            if r_min is None:
+                continue
+            r_lo, r_hi, src = float(r_min), hi, "fit"
+        out[(a, b)] = ((r_lo - r0) / l, (r_hi - r0) / l, r_lo, r_hi, src)
+    return out
+
+
+def plot_coverage(model, frames=None, n=600, threads=1):
+    """Where data constrain the universal function: u(x) above, each pair's x range below.
+
+    Every pair's distances map onto u through x = (r - r0_ab)/l_ab; u is
+    only pinned down where some pair's data land, and the bars show which
+    pair that is (from ``frames`` if given, else from the fit metadata's
+    r_min; see :func:`coverage_ranges`).  For a purely universal model this
+    replaces the collapse plot, whose curves all lie on u by construction.
+    """
+    from matplotlib.figure import Figure
+
+    model = _model(model)
+    cov = coverage_ranges(model, frames, threads)
+    u = model.pair_universal
+    fig = Figure(figsize=(5.4, 4.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, max(1, len(cov))]})
+    x = np.linspace(u.lo, u.hi, int(n))
+    y = u(x)
+    top.axhline(0.0, color="0.6", lw=0.6, gid="zero")
+    top.plot(x, y, color="k", lw=1.6, label="u(x)", gid="u")
+    kx = _unique_knots(u)
+    top.plot(kx, u(kx), ls="none", marker="o", ms=3.5, mfc="none", color="k", label="knots", gid="knots:u")
+    colors = _group_colors([f"{a}-{b}" for a, b in cov])
+    for (a, b), (x_lo, x_hi, _, _, _) in cov.items():
+        top.axvspan(x_lo, x_hi, color=colors[f"{a}-{b}"], alpha=0.08, lw=0, gid="covered")
+    _ylim(top, y)
+    top.set_ylabel("u(x) (eV)")
+    source = "distances in the data" if frames is not None else "fitted range (r_min to cutoff)"
+    top.set_title(f"where the data constrain u(x): {source}" if cov else "u(x): no pair's range is known",
+                  fontsize="medium")
+    top.legend(fontsize="small", frameon=False)
+    for k, ((a, b), (x_lo, x_hi, r_lo, r_hi, _)) in enumerate(cov.items()):
+        bottom.plot([x_lo, x_hi], [k, k], lw=6, solid_capstyle="butt", color=colors[f"{a}-{b}"],
+                    label=f"{a}-{b}: r {r_lo:.2f}–{r_hi:.2f} Å", gid=f"range:{a}-{b}")
+    bottom.set_yticks(range(len(cov)), [f"{a}-{b}" for a, b in cov])
+    bottom.set_ylim(-0.7, max(len(cov), 1) - 0.3)
+    bottom.set_xlim(x[0], x[-1])
+    bottom.set_xlabel(r"reduced distance $x_{ab} = (r - r_{0,ab})/l_{ab}$")
+    return fig
+
+
 # --------------------------------------------------------------------------- errors on data
 
 
@@ -620,11 +708,19 @@ def _group_label(g):
     return g if g else "(no group)"
 
 
-def plot_parity(frames, predictions, quantity="energy", ax=None):
+def _data_title(title, frames, data_label):
+    """'Energy, test (40 structures)': what and which data a plot shows."""
+    n = len(frames)
+    which = data_label if data_label else "data"
+    return f"{title}, {which} ({n} structure{'s' if n != 1 else ''})"
+
+
+def plot_parity(frames, predictions, quantity="energy", ax=None, data_label=None):
     """Predicted against reference values, one colour per group, with y = x.
 
     ``predictions``: ``evaluate(model, frames, return_predictions=True)`` (or
-    its ``"predictions"`` list, or :func:`predict`).  The title gives the
+    its ``"predictions"`` list, or :func:`predict`).  The title names the
+    data (``data_label``, e.g. "train", "test" or a file name) and gives the
     MAE and RMSE over all groups (energies in meV/atom); the legend the MAE
     per group.  Each group's points are one scatter (gid ``"group:NAME"``)
     with offsets ``(reference, predicted)``.
@@ -649,36 +745,80 @@ def plot_parity(frames, predictions, quantity="energy", ax=None):
         ax.set_ylim(lim)
         ax.set_aspect("equal", adjustable="box")
     mae, rmse = _errors(data, scale)
+    head = _data_title(title, frames, data_label)
     if mae is None:
-        ax.set_title(f"{title}: no data")
+        ax.set_title(f"{head}: no {title.lower()} labels", fontsize="medium")
     else:
-        ax.set_title(f"{title}: MAE {mae:.3g}, RMSE {rmse:.3g} {eunit}", fontsize="medium")
+        ax.set_title(f"{head}\nMAE {mae:.3g}, RMSE {rmse:.3g} {eunit}", fontsize="medium")
         ax.legend(fontsize="small", frameon=False, title=f"MAE in {eunit}", title_fontsize="small")
     ax.set_xlabel(f"reference ({unit})")
     ax.set_ylabel(f"predicted ({unit})")
     return fig
 
 
-def plot_error_histogram(frames, predictions, quantity="energy", ax=None, bins=40):
-    """Histogram of prediction errors (energies in meV/atom), one per group on common bins."""
+def histogram_range(errors, width=8.0):
+    """(lo, hi) of an error histogram: the data's range, cut at ``width`` robust standard
+    deviations from the median, and always including 0.
+
+    A few outliers must not set the range (with plain min/max one 100 eV/Å
+    force error put every other error in one bin); quantiles do not help
+    with few points (one outlier in 40 energies is the 97.5 % quantile).
+    The robust standard deviation is 1.4826 x the median absolute deviation;
+    for normally distributed errors nothing is cut.  Errors outside are
+    counted in the end bins and reported by :func:`plot_error_histogram`.
+    """
+    e = np.asarray(errors, dtype=float)
+    lo, hi = float(e.min()), float(e.max())
+    med = float(np.median(e))
+    s = 1.4826 * float(np.median(np.abs(e - med)))
+    if s > 0:
+        lo, hi = max(lo, med - width * s), min(hi, med + width * s)
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo <= 0:
+        pad = max(abs(lo), 1e-12)
+        lo, hi = lo - pad, hi + pad
+    return lo, hi
+
+
+def plot_error_histogram(frames, predictions, quantity="energy", ax=None, bins=40, data_label=None):
+    """Histogram of prediction errors (energies in meV/atom), one per group on common bins.
+
+    The bins span the errors without their outliers (:func:`histogram_range`);
+    errors beyond are counted in the end bins and a note (gid ``"outliers"``)
+    says how many there are and how large the largest is.  The title names
+    the data (``data_label``).  ``fig.error_histogram`` holds the edges,
+    the counts per group and the number of errors outside.
+    """
     title, unit, scale, eunit = QUANTITIES[quantity] if quantity in QUANTITIES else (None,) * 4
     data = parity_data(frames, predictions, quantity)
     fig, ax = _axes(ax)
     colors = _group_colors(list(data))
     errs = {g: (q - r) * scale for g, (r, q) in data.items()}
+    fig.error_histogram = None
     if errs:
         e = np.concatenate(list(errs.values()))
-        edges = np.histogram_bin_edges(e, bins=bins)
+        lo, hi = histogram_range(e)
+        edges = np.linspace(lo, hi, int(bins) + 1)
+        counts = {}
         for g, d in errs.items():
-            ax.hist(d, bins=edges, histtype="stepfilled", alpha=0.45, color=colors[g], ec=colors[g],
-                    label=_group_label(g), gid=f"group:{g}")
+            counts[g] = ax.hist(np.clip(d, lo, hi), bins=edges, histtype="stepfilled", alpha=0.45, color=colors[g],
+                                ec=colors[g], label=_group_label(g), gid=f"group:{g}")[0]
         ax.axvline(0.0, color="0.4", lw=0.8, gid="zero")
         ax.legend(fontsize="small", frameon=False)
+        outside = int(np.count_nonzero((e < lo) | (e > hi)))
+        if outside:
+            worst = float(e[np.argmax(np.abs(e))])
+            ax.text(0.02, 0.97, f"{outside} of {e.size} beyond [{lo:.3g}, {hi:.3g}] {eunit},\n"
+                    f"counted in the end bins (largest {worst:+.3g})", transform=ax.transAxes, va="top",
+                    fontsize="small", color="tab:red", gid="outliers")
+        ax.set_xlim(lo, hi)
+        fig.error_histogram = {"edges": edges, "counts": counts, "outside": outside}
     mae, rmse = _errors(data, scale)
+    head = _data_title(f"Errors in {title.lower()}", frames, data_label)
     if mae is None:
-        ax.set_title(f"Errors in {title.lower()}: no data")
+        ax.set_title(f"{head}: no labels", fontsize="medium")
     else:
-        ax.set_title(f"Errors in {title.lower()}: MAE {mae:.3g}, RMSE {rmse:.3g} {eunit}", fontsize="medium")
+        ax.set_title(f"{head}\nMAE {mae:.3g}, RMSE {rmse:.3g} {eunit}", fontsize="medium")
     ax.set_xlabel(f"predicted − reference ({eunit})")
     ax.set_ylabel("count")
     return fig
@@ -693,28 +833,43 @@ def plot_all(model, out, frames=None, fmt="png", threads=None, log=None):
     - ``pair_A-B``: each 2-body term (range covered by ``frames`` if given,
       else by the fit metadata), and ``pairs``: all of them together;
     - ``triplet_A-B-C`` (centre A): slices of each 3-body term;
-    - with a universal 2-body part: ``universal_u`` (u(x) with Rose's curve)
-      and ``ueos_collapse``;
+    - with an embedding: ``embedding`` (densities and F with the training range
+      of rho), and for one element ``embedding_rose`` (F against the one Rose's
+      binding curve implies for the reference crystal);
+    - with a universal 2-body part: ``universal_u`` (u(x) with Rose's curve),
+      ``universal_coverage`` (where each pair's data put it on u), and, when
+      specific 2-body parts sit beside it, ``ueos_collapse`` (for a purely
+      universal model every curve of the collapse is u itself);
     - with ``frames``: ``parity_Q`` and ``errors_Q`` for energy, forces and
-      (when the frames have any) stress.
+      (when the frames have any) stress.  ``frames`` is a list of frames or
+      a dict {label: frames} of separate data sets (e.g. {"train": ...,
+      "test": ...}); each set gets its own plots, titled with its label, and
+      with more than one set the files are ``parity_Q_LABEL``.
 
     Returns the list of files written.
     """
     fmt = str(fmt).lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    from ..files import save_figure
+
     model = _model(model)
     log = log or (lambda *a, **k: None)
     os.makedirs(out, exist_ok=True)
     written = []
 
     def save(fig, name):
-        path = os.path.join(out, f"{name}.{fmt}")
-        fig.savefig(path, dpi=150)
+        path = save_figure(fig, os.path.join(out, f"{name}.{fmt}"), dpi=150)
         written.append(path)
         log(f"wrote {path}")
 
-    frames = list(frames) if frames is not None else None
+    if frames is None:
+        sets = {}
+    elif isinstance(frames, dict):
+        sets = {str(k): list(v) for k, v in frames.items()}
+    else:
+        sets = {"data": list(frames)}
+    frames = [fr for v in sets.values() for fr in v] or None
     ranges = None
     if frames:
         ranges = distance_ranges(frames, model.elements, model.cutoff, threads or 1)
@@ -734,14 +889,33 @@ def plot_all(model, out, frames=None, fmt="png", threads=None, log=None):
     for a, b, c in model.triplets():
         if model.triplet_parts(a, b, c):
             save(plot_triplet(model, a, b, c), f"triplet_{a}-{b}-{c}")
+    if model.describe().embedding:
+        from .embedding_plots import plot_embedding, plot_embedding_rose
+
+        save(plot_embedding(model), "embedding")
+        if len(model.elements) == 1:
+            save(plot_embedding_rose(model), "embedding_rose")
     if model.pair_universal is not None:
         save(plot_universal(model), "universal_u")
-        save(plot_collapse(model), "ueos_collapse")
-    if frames:
-        predictions = predict(model, frames, threads=threads)
+        save(plot_coverage(model, frames, threads=threads or 1), "universal_coverage")
+        if model.pair_specific:
+            save(plot_collapse(model), "ueos_collapse")
+    for label, data in sets.items():
+        if not data:
+            continue
+        predictions = predict(model, data, threads=threads)
+        suffix = f"_{_file_label(label)}" if len(sets) > 1 else ""
         for q in QUANTITIES:
-            if not parity_data(frames, predictions, q):
+            if not parity_data(data, predictions, q):
                 continue
-            save(plot_parity(frames, predictions, q), f"parity_{q}")
-            save(plot_error_histogram(frames, predictions, q), f"errors_{q}")
+            save(plot_parity(data, predictions, q, data_label=label), f"parity_{q}{suffix}")
+            save(plot_error_histogram(data, predictions, q, data_label=label), f"errors_{q}{suffix}")
     return written
+
+
+def _file_label(label):
+    """A data set's label as part of a file name: 'data/test.xyz' -> 'test'."""
+    import re
+
+    stem = os.path.splitext(os.path.basename(label.rstrip("/")))[0] or label
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_") or "data"

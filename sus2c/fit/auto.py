@@ -464,14 +464,17 @@ class Selection:
 def wants_selection(settings: FitSettings, frames) -> bool:
     """Does :func:`sus2c.fit.fit` run :func:`select` for these settings and data?
 
-    ``settings.auto`` True: yes (specific mode only); False: no; None: in
-    specific mode when a cutoff, interval count or loss weight is unset (an
-    unset stress weight counts only when the data has stress)."""
+    ``settings.auto`` True: yes (specific mode without an embedding only);
+    False: no; None: in specific mode without an embedding when a cutoff,
+    interval count or loss weight is unset (an unset stress weight counts
+    only when the data has stress)."""
     if settings.auto is False:
         return False
-    if settings.mode != "specific":
+    if settings.mode != "specific" or settings.embedding != "none":
+        # the candidates are plain 2+3-body models: not what the universal modes or an embedding fit
         if settings.auto:
-            raise FitError(f"automatic settings (auto = true) are for mode = 'specific', not {settings.mode!r}")
+            raise FitError("automatic settings (auto = true) are for mode = 'specific' without an embedding, "
+                           f"not mode {settings.mode!r}, embedding {settings.embedding!r}")
         return False
     if settings.auto:
         return True
@@ -724,8 +727,8 @@ def select(frames, settings: FitSettings = None, threads=1, log=None, progress=N
       the clock only stops the search once it has passed twice the budget.
     """
     settings = settings or FitSettings()
-    if settings.mode != "specific":
-        raise FitError(f"automatic settings are for mode = 'specific', not {settings.mode!r}")
+    if settings.mode != "specific" or settings.embedding != "none":
+        raise FitError("automatic settings are for mode = 'specific' without an embedding")
     if fold_scheme not in FOLD_SCHEMES:
         raise ValueError(f"fold_scheme must be one of {FOLD_SCHEMES}, got {fold_scheme!r}")
     if rule not in RULES:

@@ -19,9 +19,10 @@ from .rows import accumulate, type_weights
 from .settings import FitError, FitSettings
 from .solve import Solution, solve
 from .auto import select, wants_selection
+from .embedding import initial_embedding, record_ranges
 from .folds import random_folds
 from .start import PEAK_CUTOFF, infer_unseen_pairs, initial_scaling, scan_data
-from .varpro import optimize_scaling
+from .varpro import optimize_outer
 
 
 @dataclass
@@ -64,7 +65,8 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
     # one scan of the data: shortest distances (first knots), which pairs and
     # triplets occur (specific terms), distance histograms (universal start)
     scan = scan_data(frames, settings, threads,
-                     histogram_cutoff=PEAK_CUTOFF if universal and scaling is None else 0.0)
+                     histogram_cutoff=PEAK_CUTOFF if (universal and scaling is None)
+                     or settings.embedding == "universal" else 0.0)
     elements, stats, r_min, present = scan.elements, scan.stats, scan.r_min, scan.present
     dmin = stats.shortest
     # fixed terms (no free parameters): the rest of the model is fitted to the data minus them
@@ -82,6 +84,7 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
     weights = type_weights(frames, fractions)
     x_ranges = None
     scaling_info = None
+    embedding = None
     t_scaling = 0.0
     if universal:
         if scaling is None:
@@ -90,24 +93,36 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
         # knots in x fixed once, with room below for the scalars to move
         x_ranges = universal_x_ranges(pairs, scaling, lambda a, b: r_min.get((a, b), r_min.get((b, a))), settings,
                                       margin=1.0)
-        if settings.scaling_iterations > 0 and len(elements) > 1:
-            t_s = time.perf_counter()
-            layout0 = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present)
-            log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout0.n_columns} coefficients; "
-                "fitting the universal scaling (variable projection)")
-            g0 = accumulate(layout0, frames, folds, weights, threads=threads, progress=progress)
-            s0 = solve(g0, layout0, settings, threads)
-            vp = optimize_scaling(frames, elements, r_min, settings, scaling, s0.ridge, s0.curvature, x_ranges,
-                                  weights, max_iter=settings.scaling_iterations, threads=threads, log=log,
-                                  present=present)
+    if settings.embedding != "none":
+        embedding = initial_embedding(stats, elements, settings, r_min, frames, threads)
+    outer_scaling = scaling if universal and len(elements) > 1 else None
+    if settings.scaling_iterations > 0 and (outer_scaling is not None or embedding is not None):
+        t_s = time.perf_counter()
+        layout0 = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present, embedding=embedding)
+        what = " and ".join(w for w, on in (("the universal scaling", outer_scaling is not None),
+                                            ("the embedding's densities and scalars", embedding is not None)) if on)
+        log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout0.n_columns} coefficients; "
+            f"fitting {what} (variable projection)")
+        g0 = accumulate(layout0, frames, folds, weights, threads=threads, progress=progress)
+        s0 = solve(g0, layout0, settings, threads)
+        vp = optimize_outer(frames, elements, r_min, settings, outer_scaling, embedding, s0.ridge, s0.curvature,
+                            x_ranges, weights, max_iter=settings.scaling_iterations, threads=threads, log=log,
+                            present=present)
+        if outer_scaling is not None:
             scaling = vp.scaling
-            t_scaling = time.perf_counter() - t_s
-            scaling_info = {"iterations": vp.iterations, "loss": vp.loss_history, "seconds": t_scaling}
+        if embedding is not None:
+            embedding = vp.embedding
+        t_scaling = time.perf_counter() - t_s
+        scaling_info = {"iterations": vp.iterations, "loss": vp.loss_history, "validation_loss": vp.validation_history,
+                        "seconds": t_scaling}
+    if universal:
         scaling, inferred = infer_unseen_pairs(scaling, dmin)
         scaling_info = dict(scaling_info or {})
         scaling_info["fitted_pairs"] = [f"{a}-{b}" for (a, b), d in dmin.items() if d is not None]
         scaling_info["inferred_pairs"] = [f"{a}-{b}" for a, b in inferred]
-    layout = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present)
+    if embedding is not None:
+        embedding = record_ranges(embedding, frames, threads)
+    layout = Layout(elements, r_min, settings, scaling, x_ranges=x_ranges, present=present, embedding=embedding)
     log(f"{len(frames)} structures, elements {' '.join(elements)}, {layout.n_columns} coefficients")
     t_layout = time.perf_counter()
     grams = accumulate(layout, frames, folds, weights, threads=threads, progress=progress)
@@ -144,6 +159,8 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
             "intervals2": int(settings.intervals2),
             "intervals3": list(settings.intervals3),
             "r_min": {f"{a}-{b}": v for (a, b), v in r_min.items()},
+            # the domain of validity: each pair's shortest and longest training distance
+            "distance_ranges": {f"{a}-{b}": [v, stats.longest[(a, b)]] for (a, b), v in dmin.items() if v is not None},
             "ridge": sol.ridge,
             "curvature": sol.curvature,
             "weights": fractions,
@@ -152,6 +169,10 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
             "n_atoms": int(grams.n_atoms.sum()),
             "cv_errors": cv,
             "zbl": {"width": settings.zbl_width} if settings.zbl else None,
+            "embedding": None if settings.embedding == "none" else {
+                "kind": settings.embedding, "channels": int(settings.embedding_channels),
+                "scaling": settings.embedding_scaling, "intervals": list(settings.embedding_intervals),
+                "cutoff": settings.embedding_cutoff or settings.cutoff2},
         }
     }
     if scaling_info is not None:

@@ -58,6 +58,15 @@ class Columns:
         self.curv.append((name, cols, 1))
         return cols
 
+    def embedding(self, name, n, ridge=1.0):
+        """Columns of an embedding function F(rho) with n intervals: every coefficient but
+        the first (F(0) = 0) is free; no trailing trim (F continues linearly past its end)."""
+        first = self._take(name, n + 2, ridge)
+        cols = np.zeros(n + 3)
+        cols[1:] = first + np.arange(n + 2) + 1
+        self.curv.append((name, cols, 1))
+        return cols
+
     def three_d(self, name, n, symmetric, ridge=1.0):
         """Columns of a 3-D spline; ``symmetric`` ties (l, m, n) and (m, l, n)."""
         n1, n2, n3 = n
@@ -80,8 +89,9 @@ class Columns:
 class KnotPlan:
     """Where the knots of each term go, as the term classes' templates read it."""
 
-    def __init__(self, elements, r_min, settings: FitSettings, x_ranges=None, present=None):
+    def __init__(self, elements, r_min, settings: FitSettings, x_ranges=None, present=None, embedding=None):
         s = settings
+        self.embedding = embedding  # the current embedding term (densities, scalars; F is fitted)
         self.elements = list(elements)
         self.pairs = list(combinations_with_replacement(self.elements, 2))
         self.triplets = [(a, b, c) for a in self.elements for b, c in self.pairs]
@@ -114,7 +124,8 @@ class Layout:
     coefficients are column numbers + 1 (0 = fixed at zero).
     """
 
-    def __init__(self, elements, r_min, settings: FitSettings, scaling=None, x_ranges=None, present=None):
+    def __init__(self, elements, r_min, settings: FitSettings, scaling=None, x_ranges=None, present=None,
+                 embedding=None):
         self.elements = list(elements)
         self.settings = settings
         self.r_min = dict(r_min)
@@ -129,7 +140,9 @@ class Layout:
                 plan0 = KnotPlan(self.elements, r_min, settings)
                 x_ranges = universal_x_ranges(pairs, scaling, plan0.r_min, settings)
             self.x_ranges = dict(x_ranges)
-        plan = KnotPlan(self.elements, r_min, settings, x_ranges if universal else None, present)
+        plan = KnotPlan(self.elements, r_min, settings, x_ranges if universal else None, present, embedding)
+        if embedding is not None:
+            classes = tuple(classes) + (type(embedding),)
         columns = Columns()
         terms = [OneBody.template(plan, columns)]
         for cls in sorted(classes, key=lambda c: c.order):

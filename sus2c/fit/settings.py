@@ -50,6 +50,12 @@ class FitSettings:
     scaling_iterations: int = 20  # universal/hybrid: Levenberg-Marquardt steps on the scalars (0: keep initial)
     zbl: bool = False  # add the ZBL core below each pair's first knot (a fixed term)
     zbl_width: float = 0.5  # Å: the ZBL core is switched off between r_min - zbl_width and r_min
+    embedding: str = "none"  # many-body embedding: "none" | "universal" | "specific" (Finnis-Sinclair)
+    embedding_channels: int = 2  # universal: channels K
+    embedding_scaling: str = "element"  # universal: channel maps per "element" (combination rules) or "pair"
+    embedding_intervals: tuple = (10, 8)  # intervals of the densities f and of the embedding functions F
+    embedding_cutoff: float = None  # Å: how far densities reach (default: cutoff2)
+    outer_validation: float = 0.1  # fraction of the training structures that stops the outer (scalar) fit
     auto: bool = None  # choose unset settings from the data: None = in specific mode; True; False = fixed defaults
     auto_budget: float = 60.0  # s: planned time of the automatic selection
 
@@ -83,6 +89,17 @@ class FitSettings:
             v = getattr(self, name)
             if not (v == "cv" or (isinstance(v, (int, float)) and v >= 0)):
                 raise FitError(f"{name} must be a number >= 0 or 'cv', got {v!r}")
+        if self.embedding not in ("none", "universal", "specific"):
+            raise FitError(f"embedding must be 'none', 'universal' or 'specific', got {self.embedding!r}")
+        if self.embedding_scaling not in ("pair", "element"):
+            raise FitError(f"embedding_scaling must be 'pair' or 'element', got {self.embedding_scaling!r}")
+        self.embedding_intervals = tuple(int(n) for n in np.broadcast_to(self.embedding_intervals, (2,)))
+        if int(self.embedding_channels) < 1 or min(self.embedding_intervals) < 2:
+            raise FitError("embedding_channels must be >= 1 and embedding_intervals >= 2")
+        if self.embedding_cutoff is not None and not self.embedding_cutoff > 0:
+            raise FitError(f"embedding_cutoff must be > 0 Å, got {self.embedding_cutoff}")
+        if not 0.0 <= self.outer_validation < 0.5:
+            raise FitError(f"outer_validation must be in [0, 0.5), got {self.outer_validation}")
         if not (self.zbl_width > 0):
             raise FitError(f"zbl_width must be > 0 Å, got {self.zbl_width}")
         if int(self.cv_folds) < 2 and "cv" in (self.ridge, self.curvature):

@@ -1,7 +1,9 @@
 """Variable projection for the universal scaling (SUS2) scalars θ.
 
-For fixed θ -- amplitudes w_a and either per-pair (r0_ab, l_ab) or
-per-element (ρ_a, λ_a) -- the model is linear in every spline coefficient
+The outer parameters θ are the universal scaling's scalars -- amplitudes
+w_a and either per-pair (r0_ab, l_ab) or per-element (ρ_a, λ_a) -- and the
+embedding's densities and scalars (:mod:`.embedding`).  For fixed θ the
+model is linear in every spline coefficient
 and one-body energy, so the loss is minimised exactly by a regularised
 linear solve (:mod:`.solve`).  Outside, Levenberg-Marquardt moves θ using
 the Jacobian of the predictions with respect to θ at the projected
@@ -23,6 +25,7 @@ import numpy as np
 
 from .._kernels import engine
 from ..scaling import Scaling
+from .embedding import EmbeddingMap, embedding_jacobian_batches
 from .layout import Layout
 from .rows import accumulate, batch_arrays, batches, design_batches, targets, wants_stress
 from .settings import FitError
@@ -183,27 +186,105 @@ class VarProResult:
     log: list = field(default_factory=list)
     iterations: int = 0
     seconds: float = 0.0
+    embedding: object = None
+    validation_history: list = field(default_factory=list)
 
 
-def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvature, x_ranges,
-                     weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None) -> VarProResult:
-    """Levenberg-Marquardt on θ with the linear coefficients projected out."""
+class OuterParameters:
+    """The outer (nonlinear) parameters of a fit as one vector: the universal scaling's
+    scalars (:class:`ThetaMap`) and the embedding's (:class:`.embedding.EmbeddingMap`)."""
+
+    def __init__(self, elements, scaling0=None, embedding0=None):
+        self.tmap = ThetaMap(elements, scaling0.mode) if scaling0 is not None else None
+        self.emap = EmbeddingMap(embedding0, elements) if embedding0 is not None else None
+        self.embedding0 = embedding0
+        self.ns = len(self.tmap.names) if self.tmap else 0
+        self.names = (self.tmap.names if self.tmap else []) + (self.emap.names if self.emap else [])
+        free = []
+        if self.tmap:
+            free += list(self.tmap.free)
+        if self.emap:
+            free += [self.ns + i for i in self.emap.free]
+        self.free = np.array(free, dtype=np.intp)
+
+    def vector(self, scaling, embedding):
+        parts = []
+        if self.tmap:
+            parts.append(self.tmap.vector(scaling))
+        if self.emap:
+            parts.append(self.emap.vector(embedding))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def state(self, theta):
+        """(scaling, embedding term) at θ."""
+        sc = self.tmap.scaling(theta[: self.ns]) if self.tmap else None
+        emb = self.emap.term(theta[self.ns:], self.embedding0) if self.emap else None
+        return sc, emb
+
+    def bounds(self, theta0):
+        lo, hi = [], []
+        if self.tmap:
+            a, b = self.tmap.bounds(theta0[: self.ns])
+            lo.append(a), hi.append(b)
+        if self.emap:
+            a, b = self.emap.bounds(theta0[self.ns:])
+            lo.append(a), hi.append(b)
+        return np.concatenate(lo), np.concatenate(hi)
+
+    def jacobian_batches(self, model, theta, frames, cutoff, threads, stress):
+        """Yield (batch, J, row_start) with the free columns of both blocks side by side."""
+        gens = []
+        if self.tmap:
+            gens.append(theta_jacobian_batches(model, self.tmap, theta[: self.ns], frames, cutoff, threads,
+                                               stress=stress))
+        if self.emap:
+            gens.append(embedding_jacobian_batches(model, self.emap, theta[self.ns:], frames, cutoff, threads,
+                                                   stress=stress))
+        for parts in zip(*gens):
+            yield parts[0][0], np.hstack([p[1] for p in parts]), parts[0][2]
+
+
+def _validation_split(n, fraction, seed):
+    """Indices of the structures that stop the outer fit (none for small sets)."""
+    k = int(round(fraction * n))
+    if n < 20 or k < 2:
+        return np.zeros(0, dtype=np.intp)
+    return np.sort(np.random.default_rng(seed + 7919).permutation(n)[:k])
+
+
+def optimize_outer(frames, elements, r_min, settings, scaling0, embedding0, ridge, curvature, x_ranges,
+                   weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None, patience=5) -> VarProResult:
+    """Levenberg-Marquardt on the outer parameters with the linear coefficients projected out.
+
+    A seeded fraction ``settings.outer_validation`` of the structures is held
+    out: steps are taken on the others, and the fit returns the parameters of
+    lowest validation loss, stopping when it has not improved for ``patience``
+    steps (the scalars overfit a few hundred structures long before the
+    training loss stops falling)."""
     log = log or (lambda *a, **k: None)
-    tmap = ThetaMap(elements, scaling0.mode)
-    theta = tmap.vector(scaling0)
-    lower, upper = tmap.bounds(theta)
+    outer = OuterParameters(elements, scaling0, embedding0)
+    theta = outer.vector(scaling0, embedding0)
+    lower, upper = outer.bounds(theta)
+    val_idx = _validation_split(len(frames), settings.outer_validation, settings.seed)
+    is_val = np.zeros(len(frames), dtype=bool)
+    is_val[val_idx] = True
+    folds = is_val.astype(int)
+    train = [fr for fr, v in zip(frames, is_val) if not v]
     # a step may not stretch the longest reach in r by more than half
-    max_cutoff = 1.5 * Layout(elements, r_min, settings, scaling0, x_ranges=x_ranges, present=present).cutoff
+    max_cutoff = 1.5 * Layout(elements, r_min, settings, scaling0, x_ranges=x_ranges, present=present,
+                              embedding=embedding0).cutoff
     t0 = time.perf_counter()
     stress = wants_stress(weights)
 
     def project(theta):
-        """Solve the linear problem at θ: (loss, layout, coefficients) or None if θ is unusable."""
+        """Solve the linear problem at θ: (loss, layout, coefficients, regularised normal matrix,
+        validation loss) or None if θ is unusable."""
         try:
-            layout = Layout(elements, r_min, settings, tmap.scaling(theta), x_ranges=x_ranges, present=present)
+            sc, emb = outer.state(theta)
+            layout = Layout(elements, r_min, settings, sc, x_ranges=x_ranges, present=present, embedding=emb)
             if layout.cutoff > max_cutoff:  # a scaling that stretches u far beyond the data
                 return None
-            grams = accumulate(layout, frames, np.zeros(len(frames), dtype=int), weights, threads=threads)
+            grams = accumulate(layout, frames, folds, weights, threads=threads)
         except (FitError, ValueError):
             return None
         A, b = grams.G[0], grams.b[0]
@@ -212,35 +293,44 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
         c = solve_one(A, b, R_ridge, R_curv, ridge, curvature, scale)
         pen = scale * (ridge * c @ R_ridge @ c + curvature * c @ R_curv @ c)
         loss = float(c @ A @ c - 2 * c @ b + grams.yy[0] + pen)
+        vloss = None
+        if grams.n_folds > 1:
+            vloss = float(c @ grams.G[1] @ c - 2 * c @ grams.b[1] + grams.yy[1])
         A_reg = A + scale * (ridge * R_ridge + curvature * R_curv)
-        return loss, layout, c, A_reg
+        return loss, layout, c, A_reg, vloss
 
     cur = project(theta)
     if cur is None:
-        raise FitError("the initial universal scaling puts training distances outside the knots")
-    history = [cur[0]]
-    log(f"  scaling fit: start loss {cur[0]:.6g} ({len(tmap.free)} free scalars)")
+        raise FitError("the initial outer parameters put training distances outside the knots")
+    history, vhistory = [cur[0]], [cur[4]]
+    best = (cur[4], theta.copy())
+    log(f"  outer fit: start loss {cur[0]:.6g}" + (f", validation {cur[4]:.6g} ({len(val_idx)} structures)"
+                                                    if cur[4] is not None else "")
+        + f" ({len(outer.free)} free scalars)")
     mu = 1e-3
     it = 0
-    small = 0
+    small = stale = 0
+    nf = len(outer.free)
     for it in range(1, max_iter + 1):
-        loss, layout, c, A_reg = cur
+        loss, layout, c, A_reg, _ = cur
         model = layout.model(c)
-        nf = len(tmap.free)
         JtJ = np.zeros((nf, nf))
         Jtr = np.zeros(nf)
         XtJ = np.zeros((layout.n_columns, nf))
-        design = design_batches(layout, frames, threads, stress=stress)
-        jac = theta_jacobian_batches(model, tmap, theta, frames, layout.cutoff, threads, stress=stress)
+        design = design_batches(layout, train, threads, stress=stress)
+        jac = outer.jacobian_batches(model, theta, train, layout.cutoff, threads, stress)
         for (batch, X, rs), (_, J, _) in zip(design, jac):
+            # one BLAS product per batch (per-structure products were the
+            # outer step's cost with many scalars)
+            y = np.zeros(len(X))
+            w = np.zeros(len(X))
             for k, fr in enumerate(batch):
-                r0, r1 = rs[k], rs[k + 1]
-                y, w = targets(fr, r1 - r0, weights)
-                res = X[r0:r1] @ c - y
-                Jw = J[r0:r1] * w[:, None]
-                JtJ += J[r0:r1].T @ Jw
-                Jtr += Jw.T @ res
-                XtJ += X[r0:r1].T @ Jw
+                y[rs[k]:rs[k + 1]], w[rs[k]:rs[k + 1]] = targets(fr, rs[k + 1] - rs[k], weights)
+            res = X @ c - y
+            Jw = J * w[:, None]
+            JtJ += J.T @ Jw
+            Jtr += Jw.T @ res
+            XtJ += X.T @ Jw
         # Kaufman's projected Gauss-Newton matrix: the part of J the linear
         # coefficients can absorb is removed (J_K = (I - X A^-1 X^T W) J)
         JtJ = JtJ - XtJ.T @ np.linalg.solve(A_reg, XtJ)
@@ -250,7 +340,7 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
         for _ in range(12):
             step = np.linalg.solve(JtJ + mu * np.diag(diag), -Jtr)
             trial = theta.copy()
-            trial[tmap.free] += step
+            trial[outer.free] += step
             trial = np.clip(trial, lower, upper)
             new = project(trial)
             if new is not None and new[0] < loss:
@@ -258,16 +348,37 @@ def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvatu
                 break
             mu *= 4.0
         if not improved:
-            log(f"  scaling fit: iteration {it}: no downhill step (mu {mu:.1e}); stopping")
+            log(f"  outer fit: iteration {it}: no downhill step (mu {mu:.1e}); stopping")
             break
         rel = (loss - new[0]) / max(abs(loss), 1e-300)
         theta, cur = trial, new
         history.append(new[0])
+        vhistory.append(new[4])
         mu = max(mu / 3.0, 1e-9)
-        log(f"  scaling fit: iteration {it}: loss {new[0]:.6g} (-{100 * rel:.3f} %), "
-            f"|step| {np.linalg.norm(step):.3g}, mu {mu:.1e}, {time.perf_counter() - t0:.1f} s")
+        msg = (f"  outer fit: iteration {it}: loss {new[0]:.6g} (-{100 * rel:.3f} %)"
+               + (f", validation {new[4]:.6g}" if new[4] is not None else "")
+               + f", |step| {np.linalg.norm(step):.3g}, mu {mu:.1e}, {time.perf_counter() - t0:.1f} s")
+        log(msg)
+        if new[4] is not None:
+            if new[4] < best[0]:
+                best, stale = (new[4], theta.copy()), 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    log(f"  outer fit: validation loss has not improved for {patience} steps; stopping")
+                    break
         small = small + 1 if rel < tol else 0
         if small >= 2:  # two steps in a row gained less than tol
             break
-    return VarProResult(tmap.scaling(theta), theta, tmap.names, history, iterations=it,
-                        seconds=time.perf_counter() - t0)
+    if vhistory[0] is not None:
+        theta = best[1]
+    sc, emb = outer.state(theta)
+    return VarProResult(sc, theta, outer.names, history, iterations=it, seconds=time.perf_counter() - t0,
+                        embedding=emb, validation_history=vhistory)
+
+
+def optimize_scaling(frames, elements, r_min, settings, scaling0, ridge, curvature, x_ranges,
+                     weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None) -> VarProResult:
+    """Levenberg-Marquardt on the universal scaling's scalars (no embedding)."""
+    return optimize_outer(frames, elements, r_min, settings, scaling0, None, ridge, curvature, x_ranges, weights,
+                          max_iter=max_iter, tol=tol, threads=threads, log=log, present=present)

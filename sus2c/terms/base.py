@@ -118,6 +118,10 @@ class Term:
         ``f(r, derivative=0)`` with ``lo``, ``hi`` and ``knots``; None if the term has none."""
         return None
 
+    def embedding_channels(self, model):
+        """The term's many-body channels (sus2c.terms.embedding.EmbeddingChannel), if any."""
+        return []
+
     def kernel_tables(self, model, pairs) -> dict:
         """Extra named tables the kernels read for this term (see sus2c/compile.py)."""
         return {}
