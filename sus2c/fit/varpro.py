@@ -336,9 +336,17 @@ def optimize_outer(frames, elements, r_min, settings, scaling0, embedding0, ridg
         JtJ = JtJ - XtJ.T @ np.linalg.solve(A_reg, XtJ)
         JtJ = 0.5 * (JtJ + JtJ.T)
         diag = np.maximum(np.diag(JtJ), 1e-12 * max(np.diag(JtJ).max(), 1e-300))
+        # parameters on a bound that the gradient pushes further out stay there
+        # (a clipped step is no longer a descent direction: LM would only grow mu)
+        tf = theta[outer.free]
+        span = np.maximum(np.abs(tf), 1.0) * 1e-9
+        stuck = (((tf <= lower[outer.free] + span) & (Jtr > 0)) | ((tf >= upper[outer.free] - span) & (Jtr < 0)))
+        move = np.nonzero(~stuck)[0]
         improved = False
         for _ in range(12):
-            step = np.linalg.solve(JtJ + mu * np.diag(diag), -Jtr)
+            step = np.zeros(nf)
+            sub = np.ix_(move, move)
+            step[move] = np.linalg.solve(JtJ[sub] + mu * np.diag(diag[move]), -Jtr[move])
             trial = theta.copy()
             trial[outer.free] += step
             trial = np.clip(trial, lower, upper)
