@@ -9,7 +9,8 @@ train and test MAE/RMSE, and the test errors of structures containing a
 pair absent from training ("unseen pair") against the others.  A last row
 refits the K = 4 model without the validation stop of the outer fit, to
 measure capacity (the training error the model class can reach); two more
-vary the 3-body term and the force weight.  The recommended config
+vary the 3-body term and the force weight, and two fit the K = 2 model to
+a quarter and a half of the training split (a learning curve).  The recommended config
 (examples/alloy/fit.toml) is the one of lowest CV energy error on the
 training split (the test split only reports).
 
@@ -38,6 +39,9 @@ MODELS = {
     "K=4 element, no validation stop": dict(embedding="universal", embedding_channels=4, outer_validation=0.0),
     "K=2 element, 2-body": dict(embedding="universal", embedding_channels=2, cutoff3=0.0),
     "K=2 element, forces 0.7": dict(embedding="universal", embedding_channels=2, energy_weight=0.3, force_weight=0.7),
+    # the learning curve: the same model on a seeded part of the training split (same test split)
+    "K=2 element, 25 % of train": dict(embedding="universal", embedding_channels=2, train_fraction=0.25),
+    "K=2 element, 50 % of train": dict(embedding="universal", embedding_channels=2, train_fraction=0.5),
 }
 
 
@@ -63,13 +67,18 @@ def main():
     for name, kw in MODELS.items():
         if args.only and name not in args.only:
             continue
+        kw = dict(kw)
+        part = train
+        if "train_fraction" in kw:
+            part, _ = split_frames(train, kw.pop("train_fraction"), seed=1)
         s = FitSettings(**{**BASE, **kw, "threads": args.threads})
         t = time.perf_counter()
-        res = fit(train, s, log=lambda m: print("  " + m, flush=True))
+        res = fit(part, s, log=lambda m: print("  " + m, flush=True))
         dt = time.perf_counter() - t
         row = {"name": name, "settings": {k: v for k, v in s.__dict__.items() if k != "elements"},
+               "n_train": len(part),
                "parameters": res.model.n_parameters(), "fit_s": dt,
-               "train": summary(evaluate(res.model, train, threads=args.threads)),
+               "train": summary(evaluate(res.model, part, threads=args.threads)),
                "test": summary(evaluate(res.model, test, threads=args.threads)),
                "unseen_pair": summary(evaluate(res.model, unseen, threads=args.threads)),
                "other": summary(evaluate(res.model, others, threads=args.threads)),
