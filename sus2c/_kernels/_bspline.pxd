@@ -20,7 +20,8 @@ cdef extern from "_simd.h" nogil:
                       int n, const double* tab, const double* d3, const double* ir, const Py_ssize_t* jl,
                       Py_ssize_t nj, const int* mJ, const double* bJ, const int* fJ, const Py_ssize_t* kl,
                       Py_ssize_t nk, const int* mK, const double* bK, const int* fK, int tri,
-                      double* acc, double* f3, double* gs, double* vn, int* fl, Py_ssize_t* bad) noexcept
+                      double* acc, double* f3, double* gs, double* vn, int* fl, Py_ssize_t* bad,
+                      double* wk, int* iw) noexcept
     Py_ssize_t sus2c_design3(const double* cols, Py_ssize_t s1, Py_ssize_t s2, double sc, double lo,
                              double hi, double inv_h, int n, const double* tab, const double* d3,
                              const double* r3, const double* ir, const Py_ssize_t* fr, const Py_ssize_t* jl,

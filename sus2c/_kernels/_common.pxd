@@ -252,6 +252,8 @@ cdef struct Legs:
     double* gs                  # [maxnb] sum of dV/dr / r on each centre leg
     double* vn                  # [6 maxnb] per-atom virial halves of the jk legs
     int* fl                     # [maxnb] in a triplet with a leg below its first knot
+    double* wk                  # [16 maxnb] energy kernel scratch (sus2c_energy3)
+    int* iw                     # [2 maxnb]
     Py_ssize_t* fr              # [maxnb] design kernel: first force row of the neighbour's atom
     void* dbase                 # the allocation holding the doubles
 
@@ -266,8 +268,8 @@ cdef inline Legs* legs_new(Py_ssize_t maxnb, int ne) noexcept nogil:
     L.order = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * (2 * maxnb + ne + 1))
     L.fr = L.order + maxnb
     L.gstart = L.order + 2 * maxnb
-    # doubles: d4 and f3 first (32-byte rows from a 32-byte aligned block), then ir, bA, bB, gs, vn
-    L.dbase = malloc(sizeof(double) * (32 * maxnb + 4))
+    # doubles: d4 and f3 first (32-byte rows from a 32-byte aligned block), then ir, bA, bB, gs, vn, wk
+    L.dbase = malloc(sizeof(double) * (48 * maxnb + 4))
     L.d4 = <double*>((<size_t>L.dbase + 31) & ~(<size_t>31))
     L.f3 = L.d4 + 4 * maxnb
     L.ir = L.d4 + 8 * maxnb
@@ -275,11 +277,13 @@ cdef inline Legs* legs_new(Py_ssize_t maxnb, int ne) noexcept nogil:
     L.bB = L.d4 + 17 * maxnb
     L.gs = L.d4 + 25 * maxnb
     L.vn = L.d4 + 26 * maxnb
-    L.mA = <int*>malloc(sizeof(int) * 5 * maxnb)
+    L.wk = L.d4 + 32 * maxnb
+    L.mA = <int*>malloc(sizeof(int) * 7 * maxnb)
     L.fA = L.mA + maxnb
     L.mB = L.mA + 2 * maxnb
     L.fB = L.mA + 3 * maxnb
     L.fl = L.mA + 4 * maxnb
+    L.iw = L.mA + 5 * maxnb
     return L
 
 

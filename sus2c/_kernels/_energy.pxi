@@ -90,6 +90,97 @@ cdef inline void _bond(double g, double r, const double* d, double* fi, double* 
         vj[5] += 0.5 * w5
 
 
+cdef inline void _centre_pairs(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e0, Py_ssize_t e1,
+                               const double* P, const int* ty, const Py_ssize_t* nb, const double* S, double* f,
+                               cnp.int8_t* below, double* eat, double* vat, double* acc,
+                               Py_ssize_t* bad) noexcept nogil:
+    """Centre i's list entries e0 .. e1-1: the walk (gathering its 3-body and
+    embedding neighbours into W) and its 2-body bonds (and ZBL cores) into one
+    thread's forces f (N x 3), flags, per-atom energies eat and virials vat
+    (NULL: not wanted) and acc (energy, virial[6]).  The centre's force and
+    the sums are kept in local variables (registers) and written once."""
+    cdef Py_ssize_t e, j
+    cdef Bond b
+    cdef double r, phi, g, ga, sg, fx, fy, fz, w0, w1, w2, w3, w4, w5
+    cdef double en = 0.0, v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0
+    cdef double fix = 0.0, fiy = 0.0, fiz = 0.0
+    cdef int p, q, flag
+    for e in range(e0, e1):
+        b = visit(T, W, i, ti, e, P, ty, nb, S)
+        if b.what == ENTRY_COINCIDENT:
+            bad[0] = i
+            bad[1] = b.j
+            continue
+        if b.what != ENTRY_BOND:
+            continue
+        j = b.j
+        r = b.r
+        p = b.p
+        phi = 0.0
+        g = 0.0
+        flag = 0
+        for q in range(T.p2_start[p], T.p2_start[p + 1]):
+            if r < T.p2_hi[q]:
+                phi = phi + _pair(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q],
+                                  &T.p2_poly[T.p2_poly_off[q]], T.p2_wall[q], &ga, &flag)
+                g = g + ga
+        if T.has_zbl and r < T.zbl[7 * p + 3]:
+            phi = phi + _zbl(r, &T.zbl[7 * p], &ga)
+            g = g + ga
+        if flag:
+            below[i] = 1
+            below[j] = 1
+        en = en + phi
+        # as _bond(g, r, d, f_i, f_j, ...)
+        sg = g / r
+        fx = sg * b.d[0]
+        fy = sg * b.d[1]
+        fz = sg * b.d[2]
+        fix = fix + fx
+        fiy = fiy + fy
+        fiz = fiz + fz
+        f[3 * j] -= fx
+        f[3 * j + 1] -= fy
+        f[3 * j + 2] -= fz
+        w0 = fx * b.d[0]
+        w1 = fy * b.d[1]
+        w2 = fz * b.d[2]
+        w3 = fy * b.d[2]
+        w4 = fx * b.d[2]
+        w5 = fx * b.d[1]
+        v0 = v0 + w0
+        v1 = v1 + w1
+        v2 = v2 + w2
+        v3 = v3 + w3
+        v4 = v4 + w4
+        v5 = v5 + w5
+        if eat != NULL:
+            eat[i] += 0.5 * phi
+            eat[j] += 0.5 * phi
+            vat[6 * i] += 0.5 * w0
+            vat[6 * i + 1] += 0.5 * w1
+            vat[6 * i + 2] += 0.5 * w2
+            vat[6 * i + 3] += 0.5 * w3
+            vat[6 * i + 4] += 0.5 * w4
+            vat[6 * i + 5] += 0.5 * w5
+            vat[6 * j] += 0.5 * w0
+            vat[6 * j + 1] += 0.5 * w1
+            vat[6 * j + 2] += 0.5 * w2
+            vat[6 * j + 3] += 0.5 * w3
+            vat[6 * j + 4] += 0.5 * w4
+            vat[6 * j + 5] += 0.5 * w5
+    f[3 * i] += fix
+    f[3 * i + 1] += fiy
+    f[3 * i + 2] += fiz
+    acc[0] += en
+    acc[1] += v0
+    acc[2] += v1
+    acc[3] += v2
+    acc[4] += v3
+    acc[5] += v4
+    acc[6] += v5
+
+
 def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
             const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] nbr, const double[:, ::1] shift,
             bint per_atom, int nthreads):
@@ -202,38 +293,9 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
             vi = NULL
             if per_atom:
                 vi = &vbuf[tid, i, 0]
-            for e in range(offsets[i], offsets[i + 1]):
-                b = visit(T, W, i, ti, e, P, ty, nb, S)
-                if b.what == ENTRY_COINCIDENT:
-                    bad[2 * tid] = i
-                    bad[2 * tid + 1] = b.j
-                    continue
-                if b.what != ENTRY_BOND:
-                    continue
-                j = b.j
-                r = b.r
-                p = b.p
-                phi = 0.0
-                g = 0.0
-                flag = 0
-                for q in range(T.p2_start[p], T.p2_start[p + 1]):
-                    if r < T.p2_hi[q]:
-                        phi = phi + _pair(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q],
-                                          &T.p2_poly[T.p2_poly_off[q]], T.p2_wall[q], &ga, &flag)
-                        g = g + ga
-                if T.has_zbl and r < T.zbl[7 * p + 3]:
-                    phi = phi + _zbl(r, &T.zbl[7 * p], &ga)
-                    g = g + ga
-                if flag:
-                    belowbuf[tid, i] = 1
-                    belowbuf[tid, j] = 1
-                acc[0] += phi
-                if per_atom:
-                    ebuf[tid, i] += 0.5 * phi
-                    ebuf[tid, j] += 0.5 * phi
-                    _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], vi, &vbuf[tid, j, 0])
-                else:
-                    _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], NULL, NULL)
+            _centre_pairs(T, W, i, ti, offsets[i], offsets[i + 1], P, ty, nb, S, &fbuf[tid, 0, 0],
+                          &belowbuf[tid, 0], &ebuf[tid, 0] if per_atom else NULL,
+                          &vbuf[tid, 0, 0] if per_atom else NULL, acc, &bad[2 * tid])
 
             # ---- embedding: centre i's densities, its energy F(rho) per channel,
             # and the forces: dF(rho_i)/dr_ij = F'(rho_i) drho_i/dr_ij on each bond
@@ -309,7 +371,7 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                             &T.tab[T.p3_tab[3 * q + 2]], L.d4, L.ir,
                             &L.order[blk.j0], blk.nj, L.mA, L.bA, L.fA,
                             &L.order[blk.k0], blk.nk, L.mB, L.bB, L.fB, blk.tri,
-                            cen, L.f3, L.gs, L.vn if per_atom else NULL, L.fl, pb)
+                            cen, L.f3, L.gs, L.vn if per_atom else NULL, L.fl, pb, L.wk, L.iw)
                         if pb[0] >= 0:
                             bad[2 * tid] = W.j3[pb[0]]
                             bad[2 * tid + 1] = W.j3[pb[1]]

@@ -8,14 +8,14 @@
  *
  * Basis tables handed to sus2c_basis4 are laid out [interval][power][k]
  * (k = the four non-zero functions), so that one Horner step is one vector
- * operation.
+ * operation.  Define SUS2C_NO_VEC to build (and test) the plain C code.
  */
 #ifndef SUS2C_SIMD_H
 #define SUS2C_SIMD_H
 
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(SUS2C_NO_VEC)
 #define SUS2C_VEC 1
 typedef double sus2c_v4 __attribute__((vector_size(32)));
 
@@ -195,14 +195,19 @@ static inline sus2c_v4 sus2c_contract4(const double* row, ptrdiff_t sl, ptrdiff_
  * the jk legs), gs (per neighbour: sum of dV/dr / r of its centre leg), vn
  * (per neighbour: halves of the jk legs' virials, or NULL), fl (per
  * neighbour: in a triplet with a leg below its first knot); bad[0..1]: two
- * neighbours on one spot.  Returns 1 if a triplet had a leg below its first
- * knot. */
+ * neighbours on one spot; wk (16 per K neighbour), iw (2 per K neighbour):
+ * scratch.  Returns 1 if a triplet had a leg below its first knot.
+ *
+ * Per J, the jk legs of all its triplets are computed first (geometry,
+ * sqrt, 1/r, basis: short independent iterations whose latencies overlap),
+ * then the contractions and forces. */
 #ifdef SUS2C_VEC
 static inline __attribute__((always_inline)) int sus2c_energy3_body(
     const double* C, ptrdiff_t s1, ptrdiff_t s2, double lo, double hi, double inv_h, int n, const double* tab,
     const double* d4, const double* ir, const ptrdiff_t* jl, ptrdiff_t nj, const int* mJ, const double* bJ,
     const int* fJ, const ptrdiff_t* kl, ptrdiff_t nk, const int* mK, const double* bK, const int* fK, int tri,
-    double* acc, double* f3, double* gs, double* vn, int* fl, ptrdiff_t* bad, const int per_atom) {
+    double* acc, double* f3, double* gs, double* vn, int* fl, ptrdiff_t* bad, double* wk, int* iw,
+    const int per_atom) {
     int below = 0;
     const double lo8 = lo > 1e-8 ? lo : 1e-8; /* below: rare (a leg below its first knot, or coincident) */
     const sus2c_v4 xyz = {1.0, 1.0, 1.0, 0.0};
@@ -214,8 +219,27 @@ static inline __attribute__((always_inline)) int sus2c_energy3_body(
         const int fj = fJ[J];
         if (fj & SUS2C_LEG_BEYOND)
             continue;
-        const double* CJ = C + (ptrdiff_t)mJ[J] * sl;
+        const ptrdiff_t b0 = tri ? a + 1 : 0;
         const sus2c_v4 dj = sus2c_load4(d4 + 4 * J);
+        /* pass 1: the jk legs of J's triplets (independent of each other, so
+         * their sqrt/divide/table latencies overlap) */
+        for (ptrdiff_t b = b0; b < nk; ++b) {
+            const ptrdiff_t K = kl[b];
+            double* q = wk + 16 * b;
+            const sus2c_v4 d = (sus2c_load4(d4 + 4 * K) - dj) * xyz;
+            const sus2c_v4 dd = d * d;
+            const double r = sqrt(dd[0] + dd[1] + dd[2]);
+            sus2c_v4 G, dG;
+            iw[2 * b] = sus2c_jk4(r, lo, inv_h, n, tab, &G, &dG);
+            iw[2 * b + 1] = fj | fK[K] | (r < lo8) | (r >= hi);
+            sus2c_store4(q, G);
+            sus2c_store4(q + 4, dG);
+            sus2c_store4(q + 8, d);
+            q[12] = r;
+            q[13] = 1.0 / r;
+        }
+        /* pass 2: the contractions and the forces */
+        const double* CJ = C + (ptrdiff_t)mJ[J] * sl;
         const double irj = ir[J];
         sus2c_v4 Av[4], dAv[4], fjv = SUS2C_SPLAT(0.0);
         double gj = 0.0;
@@ -223,16 +247,14 @@ static inline __attribute__((always_inline)) int sus2c_energy3_body(
             Av[l] = SUS2C_SPLAT(bJ[8 * J + l]);
             dAv[l] = SUS2C_SPLAT(bJ[8 * J + 4 + l]);
         }
-        for (ptrdiff_t b = tri ? a + 1 : 0; b < nk; ++b) {
+        for (ptrdiff_t b = b0; b < nk; ++b) {
             const ptrdiff_t K = kl[b];
-            const sus2c_v4 d = (sus2c_load4(d4 + 4 * K) - dj) * xyz;
-            const sus2c_v4 dd = d * d;
-            const double r = sqrt(dd[0] + dd[1] + dd[2]);
-            sus2c_v4 G, dG;
-            const int mc = sus2c_jk4(r, lo, inv_h, n, tab, &G, &dG);
-            const sus2c_v4 o = sus2c_contract4(CJ + (ptrdiff_t)mK[K] * s2 + mc, sl, s2, Av, dAv, bK + 8 * K, G, dG);
-            if (fj | fK[K] | (r < lo8) | (r >= hi)) {
+            const double* q = wk + 16 * b;
+            const sus2c_v4 o = sus2c_contract4(CJ + (ptrdiff_t)mK[K] * s2 + iw[2 * b], sl, s2, Av, dAv, bK + 8 * K,
+                                               sus2c_load4(q), sus2c_load4(q + 4));
+            if (iw[2 * b + 1]) {
                 /* the rare triplets, as the scalar code had them */
+                const double r = q[12];
                 if ((fK[K] & SUS2C_LEG_BEYOND) || !(r < hi))
                     continue;
                 if (r < 1e-8) {
@@ -246,10 +268,11 @@ static inline __attribute__((always_inline)) int sus2c_energy3_body(
                     fl[K] = 1;
                 }
             }
+            const sus2c_v4 d = sus2c_load4(q + 8);
             e += o[0];
             gj += o[1] * irj;
             gs[K] += o[2] * ir[K];
-            const sus2c_v4 f = d * (o[3] / r);
+            const sus2c_v4 f = d * (o[3] * q[13]);
             fjv += f;
             sus2c_store4(f3 + 4 * K, sus2c_load4(f3 + 4 * K) - f);
             const sus2c_v4 v = f * d;
@@ -258,12 +281,12 @@ static inline __attribute__((always_inline)) int sus2c_energy3_body(
             wx += vx;
             if (per_atom) {
                 double* p = vn + 6 * J;
-                double* q = vn + 6 * K;
+                double* p2 = vn + 6 * K;
                 for (int k = 0; k < 3; ++k) {
                     p[k] += 0.5 * v[k];
-                    q[k] += 0.5 * v[k];
+                    p2[k] += 0.5 * v[k];
                     p[3 + k] += 0.5 * vx[k];
-                    q[3 + k] += 0.5 * vx[k];
+                    p2[3 + k] += 0.5 * vx[k];
                 }
             }
         }
@@ -283,14 +306,17 @@ static inline int sus2c_energy3(const double* C, ptrdiff_t s1, ptrdiff_t s2, dou
                                 int n, const double* tab, const double* d4, const double* ir, const ptrdiff_t* jl,
                                 ptrdiff_t nj, const int* mJ, const double* bJ, const int* fJ, const ptrdiff_t* kl,
                                 ptrdiff_t nk, const int* mK, const double* bK, const int* fK, int tri,
-                                double* acc, double* f3, double* gs, double* vn, int* fl, ptrdiff_t* bad) {
+                                double* acc, double* f3, double* gs, double* vn, int* fl, ptrdiff_t* bad,
+                                double* wk, int* iw) {
 #ifdef SUS2C_VEC
     if (vn != NULL)
         return sus2c_energy3_body(C, s1, s2, lo, hi, inv_h, n, tab, d4, ir, jl, nj, mJ, bJ, fJ, kl, nk, mK, bK, fK,
-                                  tri, acc, f3, gs, vn, fl, bad, 1);
+                                  tri, acc, f3, gs, vn, fl, bad, wk, iw, 1);
     return sus2c_energy3_body(C, s1, s2, lo, hi, inv_h, n, tab, d4, ir, jl, nj, mJ, bJ, fJ, kl, nk, mK, bK, fK,
-                              tri, acc, f3, gs, NULL, fl, bad, 0);
+                              tri, acc, f3, gs, NULL, fl, bad, wk, iw, 0);
 #else
+    (void)wk;
+    (void)iw;
     int below = 0;
     for (ptrdiff_t a = 0; a < nj; ++a) {
         const ptrdiff_t J = jl[a];
