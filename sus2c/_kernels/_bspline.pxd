@@ -12,7 +12,20 @@ cdef extern from "_simd.h" nogil:
                      double* B, double* dB) noexcept
     int sus2c_basis4_d2(double r, double lo, double inv_h, int n, const double* tab,
                         double* B, double* dB, double* d2B) noexcept
-    double sus2c_triplet4(const double* C, long s1, long s2, int ma, int mb, int mc,
-                          const double* A, const double* dA, const double* B,
-                          const double* dB, const double* G, const double* dG,
-                          double* ga, double* gb, double* gc) noexcept
+    int SUS2C_LEG_BELOW
+    int SUS2C_LEG_BEYOND
+    int sus2c_leg4(double r, double lo, double hi, double inv_h, int n, const double* tab,
+                   int* m, double* AB) noexcept
+    int sus2c_energy3(const double* C, Py_ssize_t s1, Py_ssize_t s2, double lo, double hi, double inv_h,
+                      int n, const double* tab, const double* d3, const double* ir, const Py_ssize_t* jl,
+                      Py_ssize_t nj, const int* mJ, const double* bJ, const int* fJ, const Py_ssize_t* kl,
+                      Py_ssize_t nk, const int* mK, const double* bK, const int* fK, int tri,
+                      double* acc, double* f3, double* gs, double* vn, int* fl, Py_ssize_t* bad,
+                      double* wk, int* iw) noexcept
+    Py_ssize_t sus2c_design3(const double* cols, Py_ssize_t s1, Py_ssize_t s2, double sc, double lo,
+                             double hi, double inv_h, int n, const double* tab, const double* d3,
+                             const double* r3, const double* ir, const Py_ssize_t* fr, const Py_ssize_t* jl,
+                             Py_ssize_t nj, const int* mJ, const double* bJ, const int* fJ,
+                             const Py_ssize_t* kl, Py_ssize_t nk, const int* mK, const double* bK,
+                             const int* fK, int tri, double* X, Py_ssize_t ld, Py_ssize_t erow,
+                             Py_ssize_t fi, Py_ssize_t srow, double inv_v) noexcept

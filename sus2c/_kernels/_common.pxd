@@ -12,12 +12,20 @@ The walk's rules live here once:
 * a triplet {j, k} of centre i is looked up by element types, with j and k
   exchanged when the model stores the triplet as (centre, c, b).
 
+The energy and design kernels walk a centre's triplets in blocks
+(``group3``, ``triplet_block``, ``block_legs``): the gathered neighbours
+grouped by element, one block per pair of element groups and 3-body part,
+the bases of the ij and ik legs computed once per neighbour and block, and
+the block's triplets contracted by the vectorised helpers of _simd.h.
+
 The neighbour list is the calculator's full list in CSR form: entries
 offsets[i] .. offsets[i+1]-1 of centre i hold the neighbour nbr[e] and a
 Cartesian shift, the bond vector being pos[nbr[e]] + shift[e] - pos[i].
 """
 from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
+
+from sus2c._kernels._bspline cimport sus2c_leg4
 
 
 cdef struct Tables:
@@ -226,6 +234,138 @@ cdef inline double jk_leg(const Walk* W, Py_ssize_t J, Py_ssize_t K, double* djk
     djk[1] = W.d3[3 * K + 1] - W.d3[3 * J + 1]
     djk[2] = W.d3[3 * K + 2] - W.d3[3 * J + 2]
     return sqrt(djk[0] * djk[0] + djk[1] * djk[1] + djk[2] * djk[2])
+
+
+# One thread's per-centre 3-body work arrays for the block walk (legs_new).
+cdef struct Legs:
+    Py_ssize_t* order           # [maxnb] gathered neighbours grouped by element (stable)
+    Py_ssize_t* gstart          # [ne + 1] group starts in order
+    double* ir                  # [maxnb] 1 / r of each gathered neighbour
+    double* d4                  # [4 maxnb] its bond vector and length (x, y, z, r)
+    int* mA                     # [maxnb] first basis index of the ij leg (J role) ...
+    int* fA                     # ... SUS2C_LEG_* flags
+    double* bA                  # [8 maxnb] values, r-derivatives
+    int* mB                     # the same for the ik leg (K role)
+    int* fB
+    double* bB
+    double* f3                  # [4 maxnb] energy kernel: forces of the jk legs (x, y, z, -)
+    double* gs                  # [maxnb] sum of dV/dr / r on each centre leg
+    double* vn                  # [6 maxnb] per-atom virial halves of the jk legs
+    int* fl                     # [maxnb] in a triplet with a leg below its first knot
+    double* wk                  # [16 maxnb] energy kernel scratch (sus2c_energy3)
+    int* iw                     # [2 maxnb]
+    Py_ssize_t* fr              # [maxnb] design kernel: first force row of the neighbour's atom
+    void* dbase                 # the allocation holding the doubles
+
+
+cdef inline Legs* legs_new(Py_ssize_t maxnb, int ne) noexcept nogil:
+    """Per-thread block-walk arrays for centres with up to maxnb neighbours (NULL if out of memory)."""
+    cdef Legs* L = <Legs*>malloc(sizeof(Legs))
+    if L == NULL:
+        return NULL
+    if maxnb < 1:
+        maxnb = 1
+    L.order = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * (2 * maxnb + ne + 1))
+    L.fr = L.order + maxnb
+    L.gstart = L.order + 2 * maxnb
+    # doubles: d4 and f3 first (32-byte rows from a 32-byte aligned block), then ir, bA, bB, gs, vn, wk
+    L.dbase = malloc(sizeof(double) * (48 * maxnb + 4))
+    L.d4 = <double*>((<size_t>L.dbase + 31) & ~(<size_t>31))
+    L.f3 = L.d4 + 4 * maxnb
+    L.ir = L.d4 + 8 * maxnb
+    L.bA = L.d4 + 9 * maxnb
+    L.bB = L.d4 + 17 * maxnb
+    L.gs = L.d4 + 25 * maxnb
+    L.vn = L.d4 + 26 * maxnb
+    L.wk = L.d4 + 32 * maxnb
+    L.mA = <int*>malloc(sizeof(int) * 7 * maxnb)
+    L.fA = L.mA + maxnb
+    L.mB = L.mA + 2 * maxnb
+    L.fB = L.mA + 3 * maxnb
+    L.fl = L.mA + 4 * maxnb
+    L.iw = L.mA + 5 * maxnb
+    return L
+
+
+cdef inline void legs_free(Legs* L) noexcept nogil:
+    if L != NULL:
+        free(L.order)
+        free(L.dbase)
+        free(L.mA)
+        free(L)
+
+
+cdef inline void group3(const Tables* T, const Walk* W, Legs* L) noexcept nogil:
+    """Group the centre's gathered 3-body neighbours by element (keeping their
+    order within a group) and take 1/r of each."""
+    cdef Py_ssize_t k
+    cdef int a
+    for a in range(T.ne + 1):
+        L.gstart[a] = 0
+    for k in range(W.n3):
+        L.gstart[W.t3[k] + 1] += 1
+        L.ir[k] = 1.0 / W.r3[k]
+        L.d4[4 * k] = W.d3[3 * k]
+        L.d4[4 * k + 1] = W.d3[3 * k + 1]
+        L.d4[4 * k + 2] = W.d3[3 * k + 2]
+        L.d4[4 * k + 3] = W.r3[k]
+    for a in range(T.ne):
+        L.gstart[a + 1] += L.gstart[a]
+    if T.ne == 1:
+        for k in range(W.n3):
+            L.order[k] = k
+        return
+    for k in range(W.n3):
+        L.order[L.gstart[W.t3[k]]] = k
+        L.gstart[W.t3[k]] += 1
+    for a in range(T.ne - 1, 0, -1):
+        L.gstart[a] = L.gstart[a - 1]
+    L.gstart[0] = 0
+
+
+# The triplets of a centre between two element groups, by value like Triplet:
+# the triplet index t (-1: none), the J neighbours (order[j0 .. j0 + nj - 1],
+# leg ij) and the K neighbours, and tri = 1 when both are the same group (then
+# the pairs J = order[j0 + a], K = order[j0 + b] with a < b, i.e. j before k in
+# the gathered order, as triplet_of has them).
+cdef struct Block:
+    int t
+    int tri
+    Py_ssize_t j0
+    Py_ssize_t nj
+    Py_ssize_t k0
+    Py_ssize_t nk
+
+
+cdef inline Block triplet_block(const Tables* T, int ti, const Legs* L, int b, int c) noexcept nogil:
+    """The triplets of centre type ti with one neighbour of element b and one of element c (b <= c),
+    by triplet_of's rule: j and k exchanged when the model stores (ti, c, b)."""
+    cdef Block out
+    cdef int x = (ti * T.ne + b) * T.ne + c
+    out.t = T.trip_of[x]
+    out.tri = b == c
+    if T.trip_swap[x]:
+        b, c = c, b
+    out.j0 = L.gstart[b]
+    out.nj = L.gstart[b + 1] - L.gstart[b]
+    out.k0 = L.gstart[c]
+    out.nk = L.gstart[c + 1] - L.gstart[c]
+    if out.nj == 0 or out.nk == 0 or (out.tri and out.nj < 2):
+        out.t = -1
+    return out
+
+
+cdef inline void block_legs(const Tables* T, const Walk* W, Legs* L, int q, const Block* bl) noexcept nogil:
+    """Part q's bases of the ij leg for the block's J neighbours and of the ik leg for its K neighbours."""
+    cdef Py_ssize_t a, k
+    for a in range(bl.nj):
+        k = L.order[bl.j0 + a]
+        L.fA[k] = sus2c_leg4(W.r3[k], T.p3_lo[3 * q], T.p3_hi[3 * q], T.p3_invh[3 * q], T.p3_n[3 * q],
+                             &T.tab[T.p3_tab[3 * q]], &L.mA[k], &L.bA[8 * k])
+    for a in range(bl.nk):
+        k = L.order[bl.k0 + a]
+        L.fB[k] = sus2c_leg4(W.r3[k], T.p3_lo[3 * q + 1], T.p3_hi[3 * q + 1], T.p3_invh[3 * q + 1],
+                             T.p3_n[3 * q + 1], &T.tab[T.p3_tab[3 * q + 1]], &L.mB[k], &L.bB[8 * k])
 
 
 cdef inline Py_ssize_t max_neighbours(const Py_ssize_t* offsets, Py_ssize_t n) noexcept nogil:

@@ -7,9 +7,10 @@ from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
 from sus2c._kernels._common cimport (Bond, Tables, Triplet, Walk, walk_new, walk_start, walk_free, visit, triplet_of, jk_leg,
+                                     Legs, Block, legs_new, legs_free, group3, triplet_block, block_legs,
                                      density, embed, embed_basis,
                                      max_neighbours, ENTRY_BOND, ENTRY_COINCIDENT)
-from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_triplet4
+from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_energy3, sus2c_design3
 
 cdef extern from "_omp.h" nogil:
     void sus2c_barrier() noexcept

@@ -38,43 +38,6 @@ cdef inline void _rows(double* X, Py_ssize_t ld, Py_ssize_t erow, Py_ssize_t fro
         x[(srow + 5) * ld] += s * d[0] * d[1]
 
 
-cdef inline void _rows3(double* X, Py_ssize_t ld, Py_ssize_t erow, Py_ssize_t fi, Py_ssize_t fj,
-                        Py_ssize_t fk, Py_ssize_t srow, double inv_v, Py_ssize_t col, double val,
-                        double gA, double gB, double gC, const double* uA, const double* uB,
-                        const double* uC, double rA, double rB, double rC) noexcept nogil:
-    """Feature of one triplet for column col: value val and its derivatives gA,
-    gB, gC along the legs i->j (unit vector uA, length rA), i->k and j->k.
-
-    The same numbers as three _rows calls (one per leg), but each atom's force
-    components and each stress component are written once: a third of the
-    scattered writes (the rows are far apart in memory)."""
-    cdef double* x = X + col
-    cdef double ax = gA * uA[0], ay = gA * uA[1], az = gA * uA[2]
-    cdef double bx = gB * uB[0], by = gB * uB[1], bz = gB * uB[2]
-    cdef double cx = gC * uC[0], cy = gC * uC[1], cz = gC * uC[2]
-    cdef double sa, sb, sc
-    x[erow * ld] += val
-    x[fi * ld] += ax + bx
-    x[(fi + 1) * ld] += ay + by
-    x[(fi + 2) * ld] += az + bz
-    x[fj * ld] += cx - ax
-    x[(fj + 1) * ld] += cy - ay
-    x[(fj + 2) * ld] += cz - az
-    x[fk * ld] -= bx + cx
-    x[(fk + 1) * ld] -= by + cy
-    x[(fk + 2) * ld] -= bz + cz
-    if srow >= 0:
-        sa = rA * inv_v
-        sb = rB * inv_v
-        sc = rC * inv_v
-        x[srow * ld] += sa * ax * uA[0] + sb * bx * uB[0] + sc * cx * uC[0]
-        x[(srow + 1) * ld] += sa * ay * uA[1] + sb * by * uB[1] + sc * cy * uC[1]
-        x[(srow + 2) * ld] += sa * az * uA[2] + sb * bz * uB[2] + sc * cz * uC[2]
-        x[(srow + 3) * ld] += sa * ay * uA[2] + sb * by * uB[2] + sc * cy * uC[2]
-        x[(srow + 4) * ld] += sa * ax * uA[2] + sb * bx * uB[2] + sc * cx * uC[2]
-        x[(srow + 5) * ld] += sa * ax * uA[1] + sb * bx * uB[1] + sc * cx * uC[1]
-
-
 def design(CompiledModel layout, const double[::1] scale2, const double[::1] scale3,
            const double[:, ::1] pos, const int[::1] types, const Py_ssize_t[::1] atom_start,
            const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] nbr, const double[:, ::1] shift,
@@ -102,7 +65,7 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
     cdef Py_ssize_t s, i, e, j, a0, erow, srow, fi, fj, fk, col, jj, kk, J, K, base, nbelow
     cdef int ti, p, q, t, ma, mb, mc, l, m, n, s1, s2
     cdef double r, rjk, inv_v, sc, val, gA, gB, gC, ab, dab, adb
-    cdef int nch = T.K, ne = T.ne, ch
+    cdef int nch = T.K, ne = T.ne, ch, b3, c3
     cdef double esc
     cdef double* rho
     cdef double* dder
@@ -110,7 +73,8 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
     cdef double* edB
     cdef double* ed2B
     cdef Walk* W
-    cdef Triplet tr
+    cdef Legs* L
+    cdef Block blk
     cdef Bond b
     cdef double* buf
     cdef double* djk
@@ -126,6 +90,7 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
 
     with nogil, parallel(num_threads=nt):
         W = walk_new(maxnb)
+        L = legs_new(maxnb, ne)
         buf = <double*>malloc(sizeof(double) * (64 + nch * (maxnb + 1)))
         djk = buf
         A = buf + 4
@@ -202,55 +167,29 @@ def design(CompiledModel layout, const double[::1] scale2, const double[::1] sca
                             if gA != 0.0:
                                 _rows(Xp, ld, erow, fi, erow + 1 + 3 * (W.je[jj] - a0), srow, inv_v, col, 0.0, gA,
                                       W.re[jj], &W.de[3 * jj])
-                # 3-body: unordered neighbour pairs {j, k} of centre i
+                # 3-body: unordered neighbour pairs {j, k} of centre i, block by block
+                # (_common.pxd); the rows of a block's triplets are written in _simd.h
+                if W.n3 < 2:
+                    continue
+                group3(T, W, L)
                 for jj in range(W.n3):
-                    for kk in range(jj + 1, W.n3):
-                        tr = triplet_of(T, ti, W, jj, kk)
-                        if tr.t < 0:
+                    L.fr[jj] = erow + 1 + 3 * (W.j3[jj] - a0)
+                for b3 in range(ne):
+                    for c3 in range(b3, ne):
+                        blk = triplet_block(T, ti, L, b3, c3)
+                        if blk.t < 0:
                             continue
-                        t = tr.t
-                        J = tr.J
-                        K = tr.K
-                        rjk = jk_leg(W, J, K, djk)
-                        if rjk < 1e-8:
-                            continue
-                        fj = erow + 1 + 3 * (W.j3[J] - a0)
-                        fk = erow + 1 + 3 * (W.j3[K] - a0)
-                        for l in range(3):
-                            uA[l] = W.d3[3 * J + l] / W.r3[J]
-                            uB[l] = W.d3[3 * K + l] / W.r3[K]
-                            uC[l] = djk[l] / rjk
-                        for q in range(T.p3_start[t], T.p3_start[t + 1]):
-                            if W.r3[J] >= T.p3_hi[3 * q] or W.r3[K] >= T.p3_hi[3 * q + 1] or rjk >= T.p3_hi[3 * q + 2]:
-                                continue
-                            if W.r3[J] < T.p3_lo[3 * q] or W.r3[K] < T.p3_lo[3 * q + 1] or rjk < T.p3_lo[3 * q + 2]:
-                                nbelow = nbelow + 1
-                            ma = sus2c_basis4(W.r3[J], T.p3_lo[3 * q], T.p3_invh[3 * q], T.p3_n[3 * q],
-                                              &T.tab[T.p3_tab[3 * q]], A, dA)
-                            mb = sus2c_basis4(W.r3[K], T.p3_lo[3 * q + 1], T.p3_invh[3 * q + 1], T.p3_n[3 * q + 1],
-                                              &T.tab[T.p3_tab[3 * q + 1]], B, dB)
-                            mc = sus2c_basis4(rjk, T.p3_lo[3 * q + 2], T.p3_invh[3 * q + 2], T.p3_n[3 * q + 2],
-                                              &T.tab[T.p3_tab[3 * q + 2]], G, dG)
-                            s1 = T.p3_n[3 * q + 1] + 3
-                            s2 = T.p3_n[3 * q + 2] + 3
-                            sc = scale3[q]
-                            for l in range(4):
-                                for m in range(4):
-                                    base = T.p3_coef[q] + ((ma + l) * s1 + (mb + m)) * s2 + mc
-                                    ab = sc * A[l] * B[m]
-                                    dab = sc * dA[l] * B[m]
-                                    adb = sc * A[l] * dB[m]
-                                    for n in range(4):
-                                        col = <Py_ssize_t>cols[base + n] - 1
-                                        if col < 0:
-                                            continue
-                                        val = ab * G[n]
-                                        gA = dab * G[n]
-                                        gB = adb * G[n]
-                                        gC = ab * dG[n]
-                                        _rows3(Xp, ld, erow, fi, fj, fk, srow, inv_v, col, val, gA, gB, gC,
-                                               uA, uB, uC, W.r3[J], W.r3[K], rjk)
+                        for q in range(T.p3_start[blk.t], T.p3_start[blk.t + 1]):
+                            block_legs(T, W, L, q, &blk)
+                            nbelow = nbelow + sus2c_design3(
+                                &cols[T.p3_coef[q]], T.p3_n[3 * q + 1] + 3, T.p3_n[3 * q + 2] + 3, scale3[q],
+                                T.p3_lo[3 * q + 2], T.p3_hi[3 * q + 2], T.p3_invh[3 * q + 2], T.p3_n[3 * q + 2],
+                                &T.tab[T.p3_tab[3 * q + 2]], W.d3, W.r3, L.ir, L.fr,
+                                &L.order[blk.j0], blk.nj, L.mA, L.bA, L.fA,
+                                &L.order[blk.k0], blk.nk, L.mB, L.bB, L.fB, blk.tri,
+                                Xp, ld, erow, fi, srow, inv_v)
             below[s] = nbelow
         free(buf)
+        legs_free(L)
         walk_free(W)
     return below_a

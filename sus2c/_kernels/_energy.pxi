@@ -90,6 +90,97 @@ cdef inline void _bond(double g, double r, const double* d, double* fi, double* 
         vj[5] += 0.5 * w5
 
 
+cdef inline void _centre_pairs(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e0, Py_ssize_t e1,
+                               const double* P, const int* ty, const Py_ssize_t* nb, const double* S, double* f,
+                               cnp.int8_t* below, double* eat, double* vat, double* acc,
+                               Py_ssize_t* bad) noexcept nogil:
+    """Centre i's list entries e0 .. e1-1: the walk (gathering its 3-body and
+    embedding neighbours into W) and its 2-body bonds (and ZBL cores) into one
+    thread's forces f (N x 3), flags, per-atom energies eat and virials vat
+    (NULL: not wanted) and acc (energy, virial[6]).  The centre's force and
+    the sums are kept in local variables (registers) and written once."""
+    cdef Py_ssize_t e, j
+    cdef Bond b
+    cdef double r, phi, g, ga, sg, fx, fy, fz, w0, w1, w2, w3, w4, w5
+    cdef double en = 0.0, v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0
+    cdef double fix = 0.0, fiy = 0.0, fiz = 0.0
+    cdef int p, q, flag
+    for e in range(e0, e1):
+        b = visit(T, W, i, ti, e, P, ty, nb, S)
+        if b.what == ENTRY_COINCIDENT:
+            bad[0] = i
+            bad[1] = b.j
+            continue
+        if b.what != ENTRY_BOND:
+            continue
+        j = b.j
+        r = b.r
+        p = b.p
+        phi = 0.0
+        g = 0.0
+        flag = 0
+        for q in range(T.p2_start[p], T.p2_start[p + 1]):
+            if r < T.p2_hi[q]:
+                phi = phi + _pair(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q],
+                                  &T.p2_poly[T.p2_poly_off[q]], T.p2_wall[q], &ga, &flag)
+                g = g + ga
+        if T.has_zbl and r < T.zbl[7 * p + 3]:
+            phi = phi + _zbl(r, &T.zbl[7 * p], &ga)
+            g = g + ga
+        if flag:
+            below[i] = 1
+            below[j] = 1
+        en = en + phi
+        # as _bond(g, r, d, f_i, f_j, ...)
+        sg = g / r
+        fx = sg * b.d[0]
+        fy = sg * b.d[1]
+        fz = sg * b.d[2]
+        fix = fix + fx
+        fiy = fiy + fy
+        fiz = fiz + fz
+        f[3 * j] -= fx
+        f[3 * j + 1] -= fy
+        f[3 * j + 2] -= fz
+        w0 = fx * b.d[0]
+        w1 = fy * b.d[1]
+        w2 = fz * b.d[2]
+        w3 = fy * b.d[2]
+        w4 = fx * b.d[2]
+        w5 = fx * b.d[1]
+        v0 = v0 + w0
+        v1 = v1 + w1
+        v2 = v2 + w2
+        v3 = v3 + w3
+        v4 = v4 + w4
+        v5 = v5 + w5
+        if eat != NULL:
+            eat[i] += 0.5 * phi
+            eat[j] += 0.5 * phi
+            vat[6 * i] += 0.5 * w0
+            vat[6 * i + 1] += 0.5 * w1
+            vat[6 * i + 2] += 0.5 * w2
+            vat[6 * i + 3] += 0.5 * w3
+            vat[6 * i + 4] += 0.5 * w4
+            vat[6 * i + 5] += 0.5 * w5
+            vat[6 * j] += 0.5 * w0
+            vat[6 * j + 1] += 0.5 * w1
+            vat[6 * j + 2] += 0.5 * w2
+            vat[6 * j + 3] += 0.5 * w3
+            vat[6 * j + 4] += 0.5 * w4
+            vat[6 * j + 5] += 0.5 * w5
+    f[3 * i] += fix
+    f[3 * i + 1] += fiy
+    f[3 * i + 2] += fiz
+    acc[0] += en
+    acc[1] += v0
+    acc[2] += v1
+    acc[3] += v2
+    acc[4] += v3
+    acc[5] += v4
+    acc[6] += v5
+
+
 def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
             const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] nbr, const double[:, ::1] shift,
             bint per_atom, int nthreads):
@@ -144,21 +235,17 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
     cdef cnp.int8_t sb
     cdef int tt, vz, team, zr
 
-    cdef Py_ssize_t z, i, e, j, jj, kk, J, K, c, c2, qb
-    cdef int tid, ti, p, q, t, ma, mb, mc, flag
-    cdef double r, g, phi, v, ga, gb, gc, rjk
+    cdef Py_ssize_t z, zz, i, e, j, jj
+    cdef int tid, ti, p, q, flag, b3, c3
+    cdef double r, g, phi, v, ga, gb
     cdef Walk* W
-    cdef Triplet tr
     cdef Bond b
     cdef double* scratch
     cdef double* acc
-    cdef double* cache
-    cdef double* gsum
-    cdef double* f3
-    cdef double* out3
-    cdef double* G
-    cdef double* dG
-    cdef double* djk
+    cdef Legs* L
+    cdef Block blk
+    cdef Py_ssize_t* pb
+    cdef double* cen
     cdef double* vi
     cdef double* rho
     cdef double* fp
@@ -190,20 +277,11 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                 memset(&vbuf[zr, 0, 0], 0, N * 6 * sizeof(double))
             zr = zr + team
         W = walk_new(maxnb)
-        # per thread: the 3-body legs' basis cache [neighbour][part][role][10]
-        # (first index, 4 values, 4 derivatives, the centre it was computed
-        # for), per-neighbour force sums, and a few scalars
-        cache = <double*>malloc(sizeof(double) * (20 * (maxnb + 1) * nslots + 1))
-        for z in range(20 * (maxnb + 1) * nslots):
-            cache[z] = -1.0
+        L = legs_new(maxnb, ne)
+        pb = <Py_ssize_t*>malloc(2 * sizeof(Py_ssize_t))
         scratch = <double*>malloc(sizeof(double) * (4 * maxnb + 24 + nch * (maxnb + 2)))
-        gsum = scratch
-        f3 = scratch + maxnb
         acc = scratch + 4 * maxnb  # energy, virial[6]
-        out3 = acc + 7
-        G = acc + 10
-        dG = acc + 14
-        djk = acc + 18
+        cen = acc + 7  # the centre's 3-body energy, virial[6]
         rho = acc + 24
         fp = rho + nch
         dder = fp + nch
@@ -215,38 +293,9 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
             vi = NULL
             if per_atom:
                 vi = &vbuf[tid, i, 0]
-            for e in range(offsets[i], offsets[i + 1]):
-                b = visit(T, W, i, ti, e, P, ty, nb, S)
-                if b.what == ENTRY_COINCIDENT:
-                    bad[2 * tid] = i
-                    bad[2 * tid + 1] = b.j
-                    continue
-                if b.what != ENTRY_BOND:
-                    continue
-                j = b.j
-                r = b.r
-                p = b.p
-                phi = 0.0
-                g = 0.0
-                flag = 0
-                for q in range(T.p2_start[p], T.p2_start[p + 1]):
-                    if r < T.p2_hi[q]:
-                        phi = phi + _pair(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q],
-                                          &T.p2_poly[T.p2_poly_off[q]], T.p2_wall[q], &ga, &flag)
-                        g = g + ga
-                if T.has_zbl and r < T.zbl[7 * p + 3]:
-                    phi = phi + _zbl(r, &T.zbl[7 * p], &ga)
-                    g = g + ga
-                if flag:
-                    belowbuf[tid, i] = 1
-                    belowbuf[tid, j] = 1
-                acc[0] += phi
-                if per_atom:
-                    ebuf[tid, i] += 0.5 * phi
-                    ebuf[tid, j] += 0.5 * phi
-                    _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], vi, &vbuf[tid, j, 0])
-                else:
-                    _bond(g, r, b.d, &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1], NULL, NULL)
+            _centre_pairs(T, W, i, ti, offsets[i], offsets[i + 1], P, ty, nb, S, &fbuf[tid, 0, 0],
+                          &belowbuf[tid, 0], &ebuf[tid, 0] if per_atom else NULL,
+                          &vbuf[tid, 0, 0] if per_atom else NULL, acc, &bad[2 * tid])
 
             # ---- embedding: centre i's densities, its energy F(rho) per channel,
             # and the forces: dF(rho_i)/dr_ij = F'(rho_i) drho_i/dr_ij on each bond
@@ -287,93 +336,74 @@ def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,
                             _bond(g, W.re[jj], &W.de[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0], &acc[1],
                                   NULL, NULL)
 
-            # ---- 3-body: unordered neighbour pairs {j, k} of centre i.
-            # The ij/ik legs' bases are cached per (neighbour, part, role), and
-            # their forces are collected as one scalar per neighbour (sum of
-            # dV/dr / r), applied once after the pair loop.
+            # ---- 3-body: unordered neighbour pairs {j, k} of centre i, block by
+            # block (_common.pxd): per pair of element groups and 3-body part, the
+            # ij/ik legs' bases once per neighbour, the triplets contracted in
+            # _simd.h.  Forces of the centre legs are collected as one scalar per
+            # neighbour (sum of dV/dr / r), applied once after the blocks.
             if W.n3 < 2:
                 continue
+            group3(T, W, L)
             for jj in range(W.n3):
-                gsum[jj] = 0.0
-                f3[3 * jj] = 0.0
-                f3[3 * jj + 1] = 0.0
-                f3[3 * jj + 2] = 0.0
-            qb = T.p3_base[ti]
-            for jj in range(W.n3):
-                for kk in range(jj + 1, W.n3):
-                    tr = triplet_of(T, ti, W, jj, kk)
-                    if tr.t < 0:
+                L.gs[jj] = 0.0
+                L.fl[jj] = 0
+                L.f3[4 * jj] = 0.0
+                L.f3[4 * jj + 1] = 0.0
+                L.f3[4 * jj + 2] = 0.0
+                L.f3[4 * jj + 3] = 0.0
+            if per_atom:
+                for zz in range(6 * W.n3):
+                    L.vn[zz] = 0.0
+            for zz in range(7):
+                cen[zz] = 0.0
+            flag = 0
+            for b3 in range(ne):
+                for c3 in range(b3, ne):
+                    blk = triplet_block(T, ti, L, b3, c3)
+                    if blk.t < 0:
                         continue
-                    t = tr.t
-                    J = tr.J
-                    K = tr.K
-                    rjk = jk_leg(W, J, K, djk)
-                    v = 0.0
-                    ga = 0.0
-                    gb = 0.0
-                    gc = 0.0
-                    flag = 0
-                    for q in range(T.p3_start[t], T.p3_start[t + 1]):
-                        if W.r3[J] >= T.p3_hi[3 * q] or W.r3[K] >= T.p3_hi[3 * q + 1] or rjk >= T.p3_hi[3 * q + 2]:
-                            continue
-                        if rjk < 1e-8:
-                            bad[2 * tid] = W.j3[J]
-                            bad[2 * tid + 1] = W.j3[K]
-                            continue
-                        if W.r3[J] < T.p3_lo[3 * q] or W.r3[K] < T.p3_lo[3 * q + 1] or rjk < T.p3_lo[3 * q + 2]:
-                            flag = 1
-                        c = ((J * nslots + q - qb) * 2) * 10
-                        if cache[c + 9] != <double>i:
-                            cache[c + 9] = <double>i
-                            cache[c] = sus2c_basis4(W.r3[J], T.p3_lo[3 * q], T.p3_invh[3 * q], T.p3_n[3 * q],
-                                                    &T.tab[T.p3_tab[3 * q]], &cache[c + 1], &cache[c + 5])
-                        ma = <int>cache[c]
-                        c2 = ((K * nslots + q - qb) * 2 + 1) * 10
-                        if cache[c2 + 9] != <double>i:
-                            cache[c2 + 9] = <double>i
-                            cache[c2] = sus2c_basis4(W.r3[K], T.p3_lo[3 * q + 1], T.p3_invh[3 * q + 1],
-                                                     T.p3_n[3 * q + 1], &T.tab[T.p3_tab[3 * q + 1]],
-                                                     &cache[c2 + 1], &cache[c2 + 5])
-                        mb = <int>cache[c2]
-                        mc = sus2c_basis4(rjk, T.p3_lo[3 * q + 2], T.p3_invh[3 * q + 2], T.p3_n[3 * q + 2],
-                                          &T.tab[T.p3_tab[3 * q + 2]], G, dG)
-                        v = v + sus2c_triplet4(&T.coef[T.p3_coef[q]], T.p3_n[3 * q + 1] + 3, T.p3_n[3 * q + 2] + 3,
-                                               ma, mb, mc, &cache[c + 1], &cache[c + 5],
-                                               &cache[c2 + 1], &cache[c2 + 5], G, dG, &out3[0], &out3[1], &out3[2])
-                        ga = ga + out3[0]
-                        gb = gb + out3[1]
-                        gc = gc + out3[2]
-                    if v == 0.0 and ga == 0.0 and gb == 0.0 and gc == 0.0:
-                        continue
-                    if flag:
-                        belowbuf[tid, i] = 1
-                        belowbuf[tid, W.j3[J]] = 1
-                        belowbuf[tid, W.j3[K]] = 1
-                    acc[0] += v
-                    gsum[J] += ga / W.r3[J]
-                    gsum[K] += gb / W.r3[K]
-                    if per_atom:
-                        ebuf[tid, i] += v
-                        _bond(gc, rjk, djk, &f3[3 * J], &f3[3 * K], &acc[1],
-                              &vbuf[tid, W.j3[J], 0], &vbuf[tid, W.j3[K], 0])
-                    else:
-                        _bond(gc, rjk, djk, &f3[3 * J], &f3[3 * K], &acc[1], NULL, NULL)
+                    for q in range(T.p3_start[blk.t], T.p3_start[blk.t + 1]):
+                        block_legs(T, W, L, q, &blk)
+                        pb[0] = -1
+                        flag = flag | sus2c_energy3(
+                            &T.coef[T.p3_coef[q]], T.p3_n[3 * q + 1] + 3, T.p3_n[3 * q + 2] + 3,
+                            T.p3_lo[3 * q + 2], T.p3_hi[3 * q + 2], T.p3_invh[3 * q + 2], T.p3_n[3 * q + 2],
+                            &T.tab[T.p3_tab[3 * q + 2]], L.d4, L.ir,
+                            &L.order[blk.j0], blk.nj, L.mA, L.bA, L.fA,
+                            &L.order[blk.k0], blk.nk, L.mB, L.bB, L.fB, blk.tri,
+                            cen, L.f3, L.gs, L.vn if per_atom else NULL, L.fl, pb, L.wk, L.iw)
+                        if pb[0] >= 0:
+                            bad[2 * tid] = W.j3[pb[0]]
+                            bad[2 * tid + 1] = W.j3[pb[1]]
+            acc[0] += cen[0]
+            for zz in range(1, 7):
+                acc[zz] += cen[zz]
+            if flag:
+                belowbuf[tid, i] = 1
+            if per_atom:
+                ebuf[tid, i] += cen[0]
             for jj in range(W.n3):
                 j = W.j3[jj]
-                fbuf[tid, j, 0] += f3[3 * jj]
-                fbuf[tid, j, 1] += f3[3 * jj + 1]
-                fbuf[tid, j, 2] += f3[3 * jj + 2]
-                if gsum[jj] != 0.0:
+                fbuf[tid, j, 0] += L.f3[4 * jj]
+                fbuf[tid, j, 1] += L.f3[4 * jj + 1]
+                fbuf[tid, j, 2] += L.f3[4 * jj + 2]
+                if L.fl[jj]:
+                    belowbuf[tid, j] = 1
+                if per_atom:
+                    for zz in range(6):
+                        vbuf[tid, j, zz] += L.vn[6 * jj + zz]
+                if L.gs[jj] != 0.0:
                     if per_atom:
-                        _bond(gsum[jj] * W.r3[jj], W.r3[jj], &W.d3[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0],
+                        _bond(L.gs[jj] * W.r3[jj], W.r3[jj], &W.d3[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0],
                               &acc[1], vi, &vbuf[tid, j, 0])
                     else:
-                        _bond(gsum[jj] * W.r3[jj], W.r3[jj], &W.d3[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0],
+                        _bond(L.gs[jj] * W.r3[jj], W.r3[jj], &W.d3[3 * jj], &fbuf[tid, i, 0], &fbuf[tid, j, 0],
                               &acc[1], NULL, NULL)
         for z in range(7):
             tot[8 * tid + z] = acc[z]
         free(scratch)
-        free(cache)
+        free(pb)
+        legs_free(L)
         walk_free(W)
         if nt > 1:
             # every thread's buffers are complete once all threads get here
