@@ -184,14 +184,14 @@ CELL_CASES = {1e-8: "nearly singular", 1e-3: "too thin for the cutoff"}
 
 
 @pytest.fixture(scope="module")
-def near_singular_messages():
+def near_singular_messages(tmp_path_factory):
     """{eps: {where: message}} from a child process with a 3 GiB address-space limit
     (so the old behaviour fails the test instead of exhausting the machine)."""
     import subprocess
     import sys
 
     run = subprocess.run([sys.executable, "-c", _NEAR_SINGULAR, *map(repr, CELL_CASES)], capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, cwd=tmp_path_factory.mktemp("child"))
     assert run.returncode == 0, run.stderr[-2000:]
     out = {}
     for line in run.stdout.splitlines():

@@ -100,9 +100,17 @@ def test_readme_shell_snippets_match_the_project():
         import tomli as tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras_seen = 0
     for block in _blocks("bash"):
-        for extra in re.findall(r'pip install "\.\[(\w+)\]"', block):
+        for extra in re.findall(r'pip install (?:-e )?"\.\[(\w+)\]"', block):
             assert extra in project["optional-dependencies"], extra
+            extras_seen += 1
+    assert extras_seen, "the README's test command installs no extras"
+    # CI runs exactly the README's test command (.ci/ is in a clone, not in the sdist)
+    ci = ROOT / ".ci" / "run"
+    if ci.exists():
+        test_cmd = next(line for b in _blocks("bash") for line in b.splitlines() if "pytest" in line)
+        assert test_cmd.strip() in ci.read_text(), (test_cmd, "not in .ci/run")
     assert "sus2c" in project["scripts"]
 
 

@@ -21,7 +21,16 @@ if not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_B
     os.environ["GOMP_SPINCOUNT"] = "10000"  # GNU libgomp: spin iterations (~0.1 ms)
     os.environ["KMP_BLOCKTIME"] = "1"  # LLVM/Intel libomp: spin milliseconds
 
-from . import _engine, _neighbors, _openmp  # noqa: E402
+try:
+    from . import _engine, _neighbors, _openmp  # noqa: E402
+except ImportError as exc:  # a source tree whose kernels were never compiled
+    _here = os.path.dirname(os.path.abspath(__file__))
+    raise ImportError(
+        f"sus2c's compiled kernels are not built in {_here}. This happens when Python "
+        "imports sus2c from its source tree (for example when run from the repository "
+        "root after a non-editable `pip install .`): run from another folder, or install "
+        "in editable mode (`pip install -e .`), which compiles the kernels in place."
+    ) from exc
 
 #: the neighbour-list kernels and what the build has (OpenMP, threads)
 neighbor_kernel = _neighbors
