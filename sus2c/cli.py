@@ -24,8 +24,9 @@ def _cmd_info(args):
         model = sus2c.load(args.model)
         print(f"model: {args.model}: {model!r}")
         print(f"  cutoff {model.cutoff:.4f} A")
-        for block, n in model.n_parameters().items():
-            print(f"  {block:22s} {n}")
+        print("  parameters:")
+        for name, n in model.parameter_lines():
+            print(f"    {name:26s} {n:7d}")
         missing = model.elements_without_interactions()
         if missing:
             print(f"  WARNING: no fitted interactions for {', '.join(missing)} (one-body energy only)")

@@ -12,20 +12,6 @@ def _say(msg=""):
     print(msg, flush=True)
 
 
-def _param_lines(model):
-    counts = model.n_parameters()
-    names = {
-        "one_body": "one-body energies",
-        "two_body_specific": "2-body specific",
-        "two_body_universal": "2-body universal u(x)",
-        "three_body_specific": "3-body specific",
-        "three_body_universal": "3-body universal g(x)",
-        "scaling": "scaling scalars (free)",
-        "total": "total",
-    }
-    return [f"  {names[k]:24s} {v:7d}" for k, v in counts.items() if v or k == "total"]
-
-
 def run_fit(cfg, progress=None, log=_say):
     """Read data, fit, report errors and write the model for a :class:`~sus2c.config.Config`."""
     from .data import read_frames, split_frames
@@ -57,8 +43,8 @@ def run_fit(cfg, progress=None, log=_say):
     log(f"regularisation: ridge {res.solution.ridge:g}, curvature {res.solution.curvature:g}"
         + (" (chosen by cross-validation)" if res.solution.cv_table else ""))
     log("parameters:")
-    for line in _param_lines(m):
-        log(line)
+    for name, n in m.parameter_lines():
+        log(f"  {name:26s} {n:7d}")
     if res.cv_errors:
         e = res.cv_errors
         log(f"{m.metadata['fit']['cv_folds']}-fold CV: energy MAE {e['energy_mae_mev_per_atom']:.2f} / RMSE "

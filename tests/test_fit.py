@@ -1,6 +1,7 @@
 """Fitting: design rows agree with the calculator, configs, commands, real DFT data."""
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -265,6 +266,40 @@ def test_element_without_training_data_is_refused():
     with pytest.raises(FitError, match=r"element\(s\) Mo are listed in the model elements but no training structure"):
         fit(train, FitSettings(elements=["Cu", "Mo"], cutoff2=5.0, cutoff3=0.0, intervals2=8, ridge=1e-6,
                                curvature=1e-6))
+
+
+@pytest.mark.parametrize("model_block", [
+    'embedding = "specific"\n',
+    'mode = "universal"\nscaling = "element"\nembedding = "universal"\nembedding_channels = 2\n',
+])
+def test_fit_command_with_the_embedding_writes_and_reports_the_model(tmp_path, capsys, model_block):
+    """`sus2c fit` with a many-body embedding runs to the end: the model file is written and the
+    parameter report names every block (it once raised KeyError after the fit, losing the model)."""
+    from ase.io import write
+
+    atoms = []
+    for fr in _emt_frames(16, 3):
+        a = fr.atoms.copy()
+        a.info["energy"], a.info["stress"] = fr.energy, fr.stress
+        a.arrays["forces"] = fr.forces
+        atoms.append(a)
+    write(tmp_path / "train.xyz", atoms)
+    (tmp_path / "fit.toml").write_text(
+        '[data]\ntrain = "train.xyz"\n'
+        "[model]\ncutoff2 = 5.0\ncutoff3 = 0.0\nintervals2 = 10\n" + model_block
+        + "[fit]\ncv_folds = 3\nthreads = 1\nscaling_iterations = 2\nauto = false\n"
+    )
+    assert main(["fit", str(tmp_path / "fit.toml"), "-o", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    model = sus2c.load(tmp_path / "m.json")
+    counts = model.n_parameters()
+    block = "embedding_universal" if "universal" in model_block else "embedding_specific"
+    assert counts[block] > 0
+    name = dict(zip((k for k, n in counts.items() if n or k == "total"), model.parameter_lines()))[block][0]
+    assert re.search(rf"{re.escape(name)}\s+{counts[block]}\n", out), out
+    assert re.search(rf"total\s+{counts['total']}\n", out)
+    assert main(["info", str(tmp_path / "m.json")]) == 0
+    assert re.search(rf"{re.escape(name)}\s+{counts[block]}\n", capsys.readouterr().out)
 
 
 def test_model_with_an_uncovered_element_says_so(tmp_path, capsys):

@@ -82,6 +82,7 @@ class Term:
     order = 0  # canonical position in a model
     label = ""  # how plots name its parts
     parameter_block = ""  # its key in Model.n_parameters()
+    parameter_label = ""  # how reports name that block
     needs_full_list = False  # True: the kernel needs every neighbour of every atom
     uses_scaling = False  # True: needs the model's universal scaling
     lammps_style = "uf3"  # how sus2c.lammps exports it

@@ -114,6 +114,7 @@ class EmbeddingUniversal(Term):
     order = 6
     label = "embedding"
     parameter_block = "embedding_universal"
+    parameter_label = "embedding f_k(x), F_k(rho)"
     needs_full_list = True
     lammps_style = "eam/fs"
 
@@ -219,6 +220,7 @@ class EmbeddingSpecific(Term):
     order = 7
     label = "embedding (specific)"
     parameter_block = "embedding_specific"
+    parameter_label = "embedding F_a, densities"
     needs_full_list = True
     lammps_style = "eam/fs"
 

@@ -19,6 +19,7 @@ class OneBody(Term):
     order = 0
     label = "one-body"
     parameter_block = "one_body"
+    parameter_label = "one-body energies"
     lammps_style = None
 
     def __init__(self, energies):

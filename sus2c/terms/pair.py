@@ -20,6 +20,7 @@ class PairSpecific(Term):
     order = 1
     label = "specific"
     parameter_block = "two_body_specific"
+    parameter_label = "2-body specific"
 
     def __init__(self, splines):
         self.splines = dict(splines)
@@ -74,6 +75,7 @@ class PairUniversal(Term):
     order = 3
     label = "universal"
     parameter_block = "two_body_universal"
+    parameter_label = "2-body universal u(x)"
     uses_scaling = True
 
     def __init__(self, u: Spline1D):

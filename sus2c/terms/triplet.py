@@ -20,6 +20,7 @@ class TripletSpecific(Term):
     order = 2
     label = "specific"
     parameter_block = "three_body_specific"
+    parameter_label = "3-body specific"
     needs_full_list = True
 
     def __init__(self, splines):
@@ -86,6 +87,7 @@ class TripletUniversal(Term):
     order = 4
     label = "universal"
     parameter_block = "three_body_universal"
+    parameter_label = "3-body universal g(x)"
     needs_full_list = True
     uses_scaling = True
 
