@@ -107,7 +107,7 @@ def fit(frames, settings: FitSettings = None, scaling=None, progress=None, log=N
         s0 = solve(g0, layout0, settings, threads)
         vp = optimize_outer(frames, elements, r_min, settings, outer_scaling, embedding, s0.ridge, s0.curvature,
                             x_ranges, weights, max_iter=settings.scaling_iterations, threads=threads, log=log,
-                            present=present)
+                            present=present, fixed_scaling=scaling if outer_scaling is None else None)
         if outer_scaling is not None:
             scaling = vp.scaling
         if embedding is not None:

@@ -194,8 +194,10 @@ class OuterParameters:
     """The outer (nonlinear) parameters of a fit as one vector: the universal scaling's
     scalars (:class:`ThetaMap`) and the embedding's (:class:`.embedding.EmbeddingMap`)."""
 
-    def __init__(self, elements, scaling0=None, embedding0=None):
+    def __init__(self, elements, scaling0=None, embedding0=None, fixed_scaling=None):
         self.tmap = ThetaMap(elements, scaling0.mode) if scaling0 is not None else None
+        # a universal scaling held fixed (one element: nothing in it to fit) while the embedding moves
+        self.fixed_scaling = fixed_scaling if scaling0 is None else None
         self.emap = EmbeddingMap(embedding0, elements) if embedding0 is not None else None
         self.embedding0 = embedding0
         self.ns = len(self.tmap.names) if self.tmap else 0
@@ -217,7 +219,7 @@ class OuterParameters:
 
     def state(self, theta):
         """(scaling, embedding term) at θ."""
-        sc = self.tmap.scaling(theta[: self.ns]) if self.tmap else None
+        sc = self.tmap.scaling(theta[: self.ns]) if self.tmap else self.fixed_scaling
         emb = self.emap.term(theta[self.ns:], self.embedding0) if self.emap else None
         return sc, emb
 
@@ -253,16 +255,18 @@ def _validation_split(n, fraction, seed):
 
 
 def optimize_outer(frames, elements, r_min, settings, scaling0, embedding0, ridge, curvature, x_ranges,
-                   weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None, patience=5) -> VarProResult:
+                   weights, max_iter=20, tol=1e-3, threads=1, log=None, present=None, patience=5,
+                   fixed_scaling=None) -> VarProResult:
     """Levenberg-Marquardt on the outer parameters with the linear coefficients projected out.
 
     A seeded fraction ``settings.outer_validation`` of the structures is held
     out: steps are taken on the others, and the fit returns the parameters of
     lowest validation loss, stopping when it has not improved for ``patience``
     steps (the scalars overfit a few hundred structures long before the
-    training loss stops falling)."""
+    training loss stops falling).  ``fixed_scaling``: the universal scaling
+    the layouts use when ``scaling0`` is None (not fitted)."""
     log = log or (lambda *a, **k: None)
-    outer = OuterParameters(elements, scaling0, embedding0)
+    outer = OuterParameters(elements, scaling0, embedding0, fixed_scaling)
     theta = outer.vector(scaling0, embedding0)
     lower, upper = outer.bounds(theta)
     val_idx = _validation_split(len(frames), settings.outer_validation, settings.seed)
@@ -271,8 +275,8 @@ def optimize_outer(frames, elements, r_min, settings, scaling0, embedding0, ridg
     folds = is_val.astype(int)
     train = [fr for fr, v in zip(frames, is_val) if not v]
     # a step may not stretch the longest reach in r by more than half
-    max_cutoff = 1.5 * Layout(elements, r_min, settings, scaling0, x_ranges=x_ranges, present=present,
-                              embedding=embedding0).cutoff
+    max_cutoff = 1.5 * Layout(elements, r_min, settings, scaling0 if scaling0 is not None else fixed_scaling,
+                              x_ranges=x_ranges, present=present, embedding=embedding0).cutoff
     t0 = time.perf_counter()
     stress = wants_stress(weights)
 
