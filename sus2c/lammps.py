@@ -398,7 +398,7 @@ def export_lammps(model, path, elements=None, grid=None) -> dict:
         "pair_coeff": "\n".join(coeffs),
         "commands": [pair_style] + coeffs,
         "elements": list(el),
-        "one_body": dict(model.one_body),
+        "one_body": {e: model.one_body[e] for e in el},
         "cutoff": max(t[-1] for _, t, _ in pair_blocks),
         "max_fit_residual": worst,
         "narrowest_interval": narrowest,

@@ -17,6 +17,7 @@ structures whose bonds and triplet legs reach below the first knots.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -649,6 +650,10 @@ def test_export_command_checks_and_exports_only_the_elements_asked_for(tmp_path,
     assert main(["export", "lammps", str(path), str(tmp_path / "m.uf3"), "--elements", "Ta,Mo", "--check"]) == 0
     out = capsys.readouterr().out
     assert "passed" in out and "pair_coeff * * eam/fs" in out and "Ta Mo" in out
+    # the one-body energies listed are those of the exported elements only
+    listed = re.findall(r"^  ([A-Z][a-z]?) +(-?[0-9.e+-]+)$", out.split("one-body energies")[1], re.M)
+    assert [el for el, _ in listed] == ["Ta", "Mo"]
+    assert float(listed[0][1]) == pytest.approx(model.one_body["Ta"], rel=1e-9)
     head = (tmp_path / "m.emb0.eam.fs").read_text().splitlines()[3]
     assert head.split() == ["2", "Ta", "Mo"]
     # a grid too coarse for the tolerance: the command says so and exits non-zero
