@@ -14,6 +14,17 @@ cdef extern from "_simd.h" nogil:
                         double* B, double* dB, double* d2B) noexcept
     int SUS2C_LEG_BELOW
     int SUS2C_LEG_BEYOND
+    bint sus2c_unlikely(bint x) noexcept
+    ctypedef struct sus2c_part2:
+        double lo
+        double inv_h
+        double hi
+        double wall
+        const double* poly
+        int n
+    void sus2c_pairs2(const sus2c_part2* parts, const int* start, Py_ssize_t nb, const double* bd,
+                      const Py_ssize_t* jb, const int* pb, Py_ssize_t i, double* f, signed char* below,
+                      double* eat, double* vat, double* acc, int one) noexcept
     int sus2c_leg4(double r, double lo, double hi, double inv_h, int n, const double* tab,
                    int* m, double* AB) noexcept
     int sus2c_energy3(const double* C, Py_ssize_t s1, Py_ssize_t s2, double lo, double hi, double inv_h,

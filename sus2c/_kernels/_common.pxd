@@ -25,7 +25,7 @@ Cartesian shift, the bond vector being pos[nbr[e]] + shift[e] - pos[i].
 from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
 
-from sus2c._kernels._bspline cimport sus2c_leg4
+from sus2c._kernels._bspline cimport sus2c_leg4, sus2c_part2
 
 
 cdef struct Tables:
@@ -45,6 +45,8 @@ cdef struct Tables:
     const double* p2_wall       # cubic wall strength below the first knot
     const double* p2_poly       # the part as one cubic per interval
     const Py_ssize_t* p2_poly_off
+    const sus2c_part2* p2       # [parts]: the same as records (energy kernel, _simd.h)
+    int p2_one                  # 1 when every pair has exactly one 2-body part
     # 3-body parts of triplet t: q = p3_start[t] .. p3_start[t + 1] - 1, legs
     # 3 q, 3 q + 1, 3 q + 2 = (ij, ik, jk)
     const int* trip_of          # [ne^3]: (centre, b, c) -> triplet index or -1
@@ -113,6 +115,10 @@ cdef struct Walk:
     double* de                  # [3 maxnb]
     Py_ssize_t* je              # [maxnb]
     int* te                     # [maxnb]
+    Py_ssize_t nb2              # energy kernel: the centre's 2-body bonds, for sus2c_pairs2
+    double* bd2                 # [4 maxnb] bond vector and length (x, y, z, r)
+    Py_ssize_t* jb2             # [maxnb] neighbour
+    int* pb2                    # [maxnb] element pair
 
 
 cdef enum:
@@ -128,16 +134,20 @@ cdef inline Walk* walk_new(Py_ssize_t maxnb) noexcept nogil:
         return NULL
     if maxnb < 1:
         maxnb = 1
-    W.r3 = <double*>malloc(sizeof(double) * 8 * maxnb)
+    W.r3 = <double*>malloc(sizeof(double) * 12 * maxnb)
     W.d3 = W.r3 + maxnb
     W.re = W.r3 + 4 * maxnb
     W.de = W.r3 + 5 * maxnb
-    W.j3 = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * 2 * maxnb)
+    W.bd2 = W.r3 + 8 * maxnb
+    W.j3 = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * 3 * maxnb)
     W.je = W.j3 + maxnb
-    W.t3 = <int*>malloc(sizeof(int) * 2 * maxnb)
+    W.jb2 = W.j3 + 2 * maxnb
+    W.t3 = <int*>malloc(sizeof(int) * 3 * maxnb)
     W.te = W.t3 + maxnb
+    W.pb2 = W.t3 + 2 * maxnb
     W.n3 = 0
     W.ne = 0
+    W.nb2 = 0
     return W
 
 
@@ -145,6 +155,7 @@ cdef inline void walk_start(Walk* W) noexcept nogil:
     """Before visiting a new centre: no neighbours gathered yet."""
     W.n3 = 0
     W.ne = 0
+    W.nb2 = 0
 
 
 cdef inline void walk_free(Walk* W) noexcept nogil:

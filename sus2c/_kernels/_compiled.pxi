@@ -10,7 +10,7 @@ from sus2c._kernels._common cimport (Bond, Tables, Triplet, Walk, walk_new, walk
                                      Legs, Block, legs_new, legs_free, group3, triplet_block, block_legs,
                                      density, embed, embed_basis,
                                      max_neighbours, ENTRY_BOND, ENTRY_COINCIDENT)
-from sus2c._kernels._bspline cimport sus2c_basis4, sus2c_basis4_d2, sus2c_energy3, sus2c_design3
+from sus2c._kernels._bspline cimport sus2c_unlikely, sus2c_part2, sus2c_pairs2, sus2c_basis4, sus2c_basis4_d2, sus2c_energy3, sus2c_design3
 
 cdef extern from "_omp.h" nogil:
     void sus2c_barrier() noexcept
@@ -64,6 +64,7 @@ cdef class CompiledModel:
     """
     cdef Tables t
     cdef public object tables, parts2, parts3, channels, rc, p3_base, p2_poly, p2_poly_off
+    cdef object p2_rec  # bytes holding the sus2c_part2 records
     cdef public object d_poly, d_poly_off, e_poly, e_poly_off, dparts, eparts
     cdef public int n_elements, n_channels
 
@@ -114,6 +115,18 @@ cdef class CompiledModel:
         self.t.p2_wall = <const double*>_data(T["p2_wall"])
         self.t.p2_poly = <const double*>_data(self.p2_poly)
         self.t.p2_poly_off = <const Py_ssize_t*>_data(self.p2_poly_off)
+        cdef Py_ssize_t q, nq2 = len(T["p2_n"])
+        self.p2_rec = np.zeros(max(1, nq2) * sizeof(sus2c_part2), dtype=np.uint8)
+        cdef sus2c_part2* rec = <sus2c_part2*>cnp.PyArray_DATA(self.p2_rec)
+        for q in range(nq2):
+            rec[q].lo = self.t.p2_lo[q]
+            rec[q].inv_h = self.t.p2_invh[q]
+            rec[q].hi = self.t.p2_hi[q]
+            rec[q].wall = self.t.p2_wall[q]
+            rec[q].poly = &self.t.p2_poly[self.t.p2_poly_off[q]]
+            rec[q].n = self.t.p2_n[q]
+        self.t.p2 = rec
+        self.t.p2_one = bool(len(T["p2_start"]) > 1 and np.all(np.diff(T["p2_start"]) == 1))
         self.t.trip_of = <const int*>_data(T["trip_of"])
         self.t.trip_swap = <const int*>_data(T["trip_swap"])
         self.t.p3_start = <const int*>_data(T["p3_start"])

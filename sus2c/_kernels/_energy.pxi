@@ -10,26 +10,6 @@ region.
 """
 
 
-cdef inline double _pair(double r, double lo, double inv_h, int n, const double* P,
-                         double wall, double* dphi, int* below) noexcept nogil:
-    """phi(r) and dphi/dr of one 2-body part (caller checks r < hi)."""
-    cdef double u = (r - lo) * inv_h
-    cdef int mu
-    cdef const double* c
-    if u < 0.0:
-        below[0] = 1
-        c = P
-        dphi[0] = (c[1] + 2.0 * u * c[2] - 3.0 * wall * u * u) * inv_h
-        return c[0] + u * (c[1] + u * c[2]) - wall * u * u * u
-    mu = <int>u
-    if mu >= n:
-        mu = n - 1
-    u = u - mu
-    c = P + 4 * mu
-    dphi[0] = (c[1] + u * (2.0 * c[2] + 3.0 * u * c[3])) * inv_h
-    return c[0] + u * (c[1] + u * (c[2] + u * c[3]))
-
-
 cdef inline double _zbl(double r, const double* z, double* dphi) noexcept nogil:
     """The ZBL core of one pair (z: k Za Zb, 1/a, r_in, r_out, A, B, C; caller checks
     r < r_out) and its r-derivative, with LAMMPS's switching polynomial."""
@@ -90,95 +70,48 @@ cdef inline void _bond(double g, double r, const double* d, double* fi, double* 
         vj[5] += 0.5 * w5
 
 
-cdef inline void _centre_pairs(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e0, Py_ssize_t e1,
+cdef void _centre_pairs(const Tables* T, Walk* W, Py_ssize_t i, int ti, Py_ssize_t e0, Py_ssize_t e1,
                                const double* P, const int* ty, const Py_ssize_t* nb, const double* S, double* f,
                                cnp.int8_t* below, double* eat, double* vat, double* acc,
                                Py_ssize_t* bad) noexcept nogil:
     """Centre i's list entries e0 .. e1-1: the walk (gathering its 3-body and
-    embedding neighbours into W) and its 2-body bonds (and ZBL cores) into one
-    thread's forces f (N x 3), flags, per-atom energies eat and virials vat
-    (NULL: not wanted) and acc (energy, virial[6]).  The centre's force and
-    the sums are kept in local variables (registers) and written once."""
-    cdef Py_ssize_t e, j
+    embedding neighbours and its 2-body bonds into W), then the bonds
+    (sus2c_pairs2 in _simd.h) into one thread's forces f (N x 3), flags,
+    per-atom energies eat and virials vat (NULL: not wanted) and acc
+    (energy, virial[6]).  A bond inside a ZBL core gets the core's energy
+    and force at once (rare; its spline part comes with the other bonds)."""
+    cdef Py_ssize_t e, j, k
     cdef Bond b
-    cdef double r, phi, g, ga, sg, fx, fy, fz, w0, w1, w2, w3, w4, w5
-    cdef double en = 0.0, v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0
-    cdef double fix = 0.0, fiy = 0.0, fiz = 0.0
-    cdef int p, q, flag
+    cdef double phi, g
+    cdef int p
     for e in range(e0, e1):
         b = visit(T, W, i, ti, e, P, ty, nb, S)
-        if b.what == ENTRY_COINCIDENT:
-            bad[0] = i
-            bad[1] = b.j
-            continue
         if b.what != ENTRY_BOND:
+            if sus2c_unlikely(b.what == ENTRY_COINCIDENT):
+                bad[0] = i
+                bad[1] = b.j
             continue
         j = b.j
-        r = b.r
         p = b.p
-        phi = 0.0
-        g = 0.0
-        flag = 0
-        for q in range(T.p2_start[p], T.p2_start[p + 1]):
-            if r < T.p2_hi[q]:
-                phi = phi + _pair(r, T.p2_lo[q], T.p2_invh[q], T.p2_n[q],
-                                  &T.p2_poly[T.p2_poly_off[q]], T.p2_wall[q], &ga, &flag)
-                g = g + ga
-        if T.has_zbl and r < T.zbl[7 * p + 3]:
-            phi = phi + _zbl(r, &T.zbl[7 * p], &ga)
-            g = g + ga
-        if flag:
-            below[i] = 1
-            below[j] = 1
-        en = en + phi
-        # as _bond(g, r, d, f_i, f_j, ...)
-        sg = g / r
-        fx = sg * b.d[0]
-        fy = sg * b.d[1]
-        fz = sg * b.d[2]
-        fix = fix + fx
-        fiy = fiy + fy
-        fiz = fiz + fz
-        f[3 * j] -= fx
-        f[3 * j + 1] -= fy
-        f[3 * j + 2] -= fz
-        w0 = fx * b.d[0]
-        w1 = fy * b.d[1]
-        w2 = fz * b.d[2]
-        w3 = fy * b.d[2]
-        w4 = fx * b.d[2]
-        w5 = fx * b.d[1]
-        v0 = v0 + w0
-        v1 = v1 + w1
-        v2 = v2 + w2
-        v3 = v3 + w3
-        v4 = v4 + w4
-        v5 = v5 + w5
-        if eat != NULL:
-            eat[i] += 0.5 * phi
-            eat[j] += 0.5 * phi
-            vat[6 * i] += 0.5 * w0
-            vat[6 * i + 1] += 0.5 * w1
-            vat[6 * i + 2] += 0.5 * w2
-            vat[6 * i + 3] += 0.5 * w3
-            vat[6 * i + 4] += 0.5 * w4
-            vat[6 * i + 5] += 0.5 * w5
-            vat[6 * j] += 0.5 * w0
-            vat[6 * j + 1] += 0.5 * w1
-            vat[6 * j + 2] += 0.5 * w2
-            vat[6 * j + 3] += 0.5 * w3
-            vat[6 * j + 4] += 0.5 * w4
-            vat[6 * j + 5] += 0.5 * w5
-    f[3 * i] += fix
-    f[3 * i + 1] += fiy
-    f[3 * i + 2] += fiz
-    acc[0] += en
-    acc[1] += v0
-    acc[2] += v1
-    acc[3] += v2
-    acc[4] += v3
-    acc[5] += v4
-    acc[6] += v5
+        if sus2c_unlikely(T.has_zbl and b.r < T.zbl[7 * p + 3]):
+            phi = _zbl(b.r, &T.zbl[7 * p], &g)
+            acc[0] += phi
+            if eat != NULL:
+                eat[i] += 0.5 * phi
+                eat[j] += 0.5 * phi
+                _bond(g, b.r, b.d, &f[3 * i], &f[3 * j], &acc[1], &vat[6 * i], &vat[6 * j])
+            else:
+                _bond(g, b.r, b.d, &f[3 * i], &f[3 * j], &acc[1], NULL, NULL)
+        k = W.nb2
+        W.bd2[4 * k] = b.d[0]
+        W.bd2[4 * k + 1] = b.d[1]
+        W.bd2[4 * k + 2] = b.d[2]
+        W.bd2[4 * k + 3] = b.r
+        W.jb2[k] = j
+        W.pb2[k] = p
+        W.nb2 = k + 1
+    sus2c_pairs2(T.p2, T.p2_start, W.nb2, W.bd2, W.jb2, W.pb2, i, f, <signed char*>below, eat, vat, acc,
+                 T.p2_one)
 
 
 def compute(CompiledModel model, const double[:, ::1] pos, const int[::1] types,

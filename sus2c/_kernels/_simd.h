@@ -105,6 +105,14 @@ static inline int sus2c_basis4_d2(double r, double lo, double inv_h, int n, cons
 #define SUS2C_LEG_BELOW 1   /* r < lo: the eased continuation; flagged */
 #define SUS2C_LEG_BEYOND 2  /* r >= hi: the leg's basis is zero */
 
+/* A branch the kernels almost never take (the compiler keeps the hot path's
+ * values in registers and moves the rare code out of the loop). */
+#if defined(__GNUC__) || defined(__clang__)
+#define sus2c_unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define sus2c_unlikely(x) (x)
+#endif
+
 /* The basis of one leg at r: first index *m, values AB[0..3] and
  * r-derivatives AB[4..7]; zero (and *m = 0) at or past hi. */
 static inline int sus2c_leg4(double r, double lo, double hi, double inv_h, int n, const double* tab,
@@ -116,6 +124,143 @@ static inline int sus2c_leg4(double r, double lo, double hi, double inv_h, int n
     }
     *m = sus2c_basis4(r, lo, inv_h, n, tab, AB, AB + 4);
     return r < lo ? SUS2C_LEG_BELOW : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The 2-body bonds of one centre, after the walk gathered them.
+ *
+ * The walk and the bonds used to share one loop; with the walk's pointers,
+ * the table lookups and ten running sums live at once, the compiler kept
+ * the sums in memory (16 vector registers).  Here the bond loop is on its
+ * own and the sums are three vectors: the centre's force, and the virial as
+ * (xx, yy, zz, -) and (yz, xz, xy, -).
+ * ------------------------------------------------------------------------ */
+
+/* One 2-body part: a clamped cubic spline on [lo, hi] with n intervals as
+ * one cubic per interval (poly: [interval][power]); below lo its cubic
+ * continuation plus a wall, -wall u^3. */
+typedef struct {
+    double lo;
+    double inv_h;
+    double hi;
+    double wall;
+    const double* poly;
+    int n;
+} sus2c_part2;
+
+/* phi(r) and dphi/dr of one part (caller checks r < hi); *below = 1 below lo. */
+static inline double sus2c_pair2(double r, const sus2c_part2* P, double* dphi, int* below) {
+    double u = (r - P->lo) * P->inv_h;
+    const double* c = P->poly;
+    if (sus2c_unlikely(u < 0.0)) {
+        *below = 1;
+        *dphi = (c[1] + 2.0 * u * c[2] - 3.0 * P->wall * u * u) * P->inv_h;
+        return c[0] + u * (c[1] + u * c[2]) - P->wall * u * u * u;
+    }
+    int mu = (int)u;
+    if (mu >= P->n) mu = P->n - 1;
+    u -= mu;
+    c += 4 * mu;
+    *dphi = (c[1] + u * (2.0 * c[2] + 3.0 * u * c[3])) * P->inv_h;
+    return c[0] + u * (c[1] + u * (c[2] + u * c[3]));
+}
+
+/* Centre i's nb bonds: bd[4 k .. 4 k + 3] the bond vector and length of bond
+ * k, jb[k] its neighbour, pb[k] its element pair, whose parts are
+ * parts[start[p] .. start[p + 1] - 1].  Adds the forces to f (N x 3), the
+ * energy and virial to acc (energy, virial[6]), per-atom halves to eat and
+ * vat (N x 6) when eat != NULL, and flags both atoms of a bond below a
+ * part's first knot in below.  one: every pair has exactly one part. */
+static inline __attribute__((always_inline)) void sus2c_pairs2_body(
+    const sus2c_part2* parts, const int* start, ptrdiff_t nb, const double* bd, const ptrdiff_t* jb,
+    const int* pb, ptrdiff_t i, double* f, signed char* below, double* eat, double* vat, double* acc,
+    const int per_atom, const int one) {
+    double en = 0.0;
+#ifdef SUS2C_VEC
+    sus2c_v4 fi = {0.0, 0.0, 0.0, 0.0}, w = fi, wx = fi;
+#else
+    double fi[3] = {0.0, 0.0, 0.0}, w[3] = {0.0, 0.0, 0.0}, wx[3] = {0.0, 0.0, 0.0};
+#endif
+    for (ptrdiff_t k = 0; k < nb; ++k) {
+        const double* q = bd + 4 * k;
+        const double r = q[3];
+        const ptrdiff_t j = jb[k];
+        const int p = pb[k];
+        double phi = 0.0, g = 0.0, ga;
+        int flag = 0;
+        if (one) { /* every pair has one part: no loop (its set-up cost more than the part) */
+            const sus2c_part2* P = parts + start[p];
+            if (r < P->hi)
+                phi = sus2c_pair2(r, P, &g, &flag);
+        } else {
+            for (int s = start[p]; s < start[p + 1]; ++s) {
+                if (r < parts[s].hi) {
+                    phi += sus2c_pair2(r, parts + s, &ga, &flag);
+                    g += ga;
+                }
+            }
+        }
+        if (sus2c_unlikely(flag)) {
+            below[i] = 1;
+            below[j] = 1;
+        }
+        en += phi;
+        const double sg = g / r;
+#ifdef SUS2C_VEC
+        const sus2c_v4 d = sus2c_load4(q); /* (x, y, z, r) */
+        const sus2c_v4 fv = d * sg;        /* the force on the centre (lane 3 unused) */
+        const sus2c_v4 v = fv * d;
+        const sus2c_v4 vx = __builtin_shufflevector(fv, fv, 1, 0, 0, 3) * __builtin_shufflevector(d, d, 2, 2, 1, 3);
+        fi += fv;
+        w += v;
+        wx += vx;
+        f[3 * j] -= fv[0];
+        f[3 * j + 1] -= fv[1];
+        f[3 * j + 2] -= fv[2];
+#else
+        const double fv[3] = {sg * q[0], sg * q[1], sg * q[2]};
+        const double v[3] = {fv[0] * q[0], fv[1] * q[1], fv[2] * q[2]};
+        const double vx[3] = {fv[1] * q[2], fv[0] * q[2], fv[0] * q[1]};
+        for (int x = 0; x < 3; ++x) {
+            fi[x] += fv[x];
+            w[x] += v[x];
+            wx[x] += vx[x];
+            f[3 * j + x] -= fv[x];
+        }
+#endif
+        if (per_atom) {
+            eat[i] += 0.5 * phi;
+            eat[j] += 0.5 * phi;
+            for (int x = 0; x < 3; ++x) {
+                vat[6 * i + x] += 0.5 * v[x];
+                vat[6 * i + 3 + x] += 0.5 * vx[x];
+                vat[6 * j + x] += 0.5 * v[x];
+                vat[6 * j + 3 + x] += 0.5 * vx[x];
+            }
+        }
+    }
+    for (int x = 0; x < 3; ++x) {
+        f[3 * i + x] += fi[x];
+        acc[1 + x] += w[x];
+        acc[4 + x] += wx[x];
+    }
+    acc[0] += en;
+}
+
+/* Not inlined: on its own the loop gets the registers to itself (inlined
+ * into the kernel's parallel region it was allocated as part of that). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void sus2c_pairs2(const sus2c_part2* parts, const int* start, ptrdiff_t nb, const double* bd,
+                                const ptrdiff_t* jb, const int* pb, ptrdiff_t i, double* f, signed char* below,
+                                double* eat, double* vat, double* acc, int one) {
+    if (eat != NULL)
+        sus2c_pairs2_body(parts, start, nb, bd, jb, pb, i, f, below, eat, vat, acc, 1, 0);
+    else if (one)
+        sus2c_pairs2_body(parts, start, nb, bd, jb, pb, i, f, below, NULL, NULL, acc, 0, 1);
+    else
+        sus2c_pairs2_body(parts, start, nb, bd, jb, pb, i, f, below, NULL, NULL, acc, 0, 0);
 }
 
 #ifdef SUS2C_VEC
@@ -302,6 +447,11 @@ static inline __attribute__((always_inline)) int sus2c_energy3_body(
 }
 #endif
 
+/* Inlined into the kernel (when GCC was left to choose, an unrelated change
+ * to the kernel made it a call: 1 % more instructions). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
 static inline int sus2c_energy3(const double* C, ptrdiff_t s1, ptrdiff_t s2, double lo, double hi, double inv_h,
                                 int n, const double* tab, const double* d4, const double* ir, const ptrdiff_t* jl,
                                 ptrdiff_t nj, const int* mJ, const double* bJ, const int* fJ, const ptrdiff_t* kl,
