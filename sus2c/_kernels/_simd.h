@@ -28,6 +28,16 @@ static inline sus2c_v4 sus2c_load4(const double* p) {
 static inline void sus2c_store4(double* p, sus2c_v4 v) { memcpy(p, &v, sizeof(v)); }
 
 static inline double sus2c_hsum(sus2c_v4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/* The lanes (a, b, c, d) of v.  GCC before 12 has no __builtin_shufflevector
+ * (Ubuntu 22.04 ships GCC 11): it gets the same permutation from
+ * __builtin_shuffle with an index vector. */
+#if defined(__clang__) || __GNUC__ >= 12
+#define SUS2C_PERM4(v, a, b, c, d) __builtin_shufflevector((v), (v), a, b, c, d)
+#else
+typedef long long sus2c_i4 __attribute__((vector_size(32)));
+#define SUS2C_PERM4(v, a, b, c, d) __builtin_shuffle((v), ((sus2c_i4){a, b, c, d}))
+#endif
 #endif
 
 /* Values B[0..3] and r-derivatives dB[0..3] of the non-zero basis functions
@@ -210,7 +220,7 @@ static inline __attribute__((always_inline)) void sus2c_pairs2_body(
         const sus2c_v4 d = sus2c_load4(q); /* (x, y, z, r) */
         const sus2c_v4 fv = d * sg;        /* the force on the centre (lane 3 unused) */
         const sus2c_v4 v = fv * d;
-        const sus2c_v4 vx = __builtin_shufflevector(fv, fv, 1, 0, 0, 3) * __builtin_shufflevector(d, d, 2, 2, 1, 3);
+        const sus2c_v4 vx = SUS2C_PERM4(fv, 1, 0, 0, 3) * SUS2C_PERM4(d, 2, 2, 1, 3);
         fi += fv;
         w += v;
         wx += vx;
@@ -421,7 +431,7 @@ static inline __attribute__((always_inline)) int sus2c_energy3_body(
             fjv += f;
             sus2c_store4(f3 + 4 * K, sus2c_load4(f3 + 4 * K) - f);
             const sus2c_v4 v = f * d;
-            const sus2c_v4 vx = __builtin_shufflevector(f, f, 1, 0, 0, 3) * __builtin_shufflevector(d, d, 2, 2, 1, 3);
+            const sus2c_v4 vx = SUS2C_PERM4(f, 1, 0, 0, 3) * SUS2C_PERM4(d, 2, 2, 1, 3);
             w += v;
             wx += vx;
             if (per_atom) {
