@@ -302,7 +302,8 @@ class Model:
     def parameter_lines(self) -> list:
         """``(name, count)`` for every non-empty block of :meth:`n_parameters`, then the total,
         named for reports (``sus2c fit``, ``sus2c info``)."""
-        names = {cls.parameter_block: cls.parameter_label for cls in TERM_CLASSES if cls.parameter_block}
+        names = {cls.parameter_block: cls.parameter_label or cls.parameter_block for cls in TERM_CLASSES
+                 if cls.parameter_block}
         names.update(scaling="scaling scalars (free)", embedding_scalars="embedding scalars (free)", total="total")
         return [(names.get(k, k), n) for k, n in self.n_parameters().items() if n or k == "total"]
 

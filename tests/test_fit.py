@@ -299,7 +299,15 @@ def test_fit_command_with_the_embedding_writes_and_reports_the_model(tmp_path, c
     assert re.search(rf"{re.escape(name)}\s+{counts[block]}\n", out), out
     assert re.search(rf"total\s+{counts['total']}\n", out)
     assert main(["info", str(tmp_path / "m.json")]) == 0
-    assert re.search(rf"{re.escape(name)}\s+{counts[block]}\n", capsys.readouterr().out)
+    info = capsys.readouterr().out
+    assert re.search(rf"{re.escape(name)}\s+{counts[block]}\n", info)
+    # reports name blocks for people: every term class with parameters has a label
+    from sus2c.terms import TERM_CLASSES
+
+    for cls in TERM_CLASSES:
+        if cls.parameter_block:
+            assert cls.parameter_label, cls
+            assert cls.parameter_block not in out + info
 
 
 def test_model_with_an_uncovered_element_says_so(tmp_path, capsys):

@@ -23,10 +23,16 @@ if not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_B
 
 try:
     from . import _engine, _neighbors, _openmp  # noqa: E402
-except ImportError as exc:  # a source tree whose kernels were never compiled
+except ImportError as exc:
+    import importlib.util
+
+    _missing = [m for m in ("_engine", "_neighbors", "_openmp") if importlib.util.find_spec(f"{__name__}.{m}") is None]
+    if not _missing:
+        raise  # built but not loadable (a missing OpenMP runtime, another numpy): the cause as it is
+    # a source tree whose kernels were never compiled
     _here = os.path.dirname(os.path.abspath(__file__))
     raise ImportError(
-        f"sus2c's compiled kernels are not built in {_here}. This happens when Python "
+        f"sus2c's compiled kernels ({', '.join(_missing)}) are not built in {_here}. This happens when Python "
         "imports sus2c from its source tree (for example when run from the repository "
         "root after a non-editable `pip install .`): run from another folder, or install "
         "in editable mode (`pip install -e .`), which compiles the kernels in place."

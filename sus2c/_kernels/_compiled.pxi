@@ -64,7 +64,7 @@ cdef class CompiledModel:
     """
     cdef Tables t
     cdef public object tables, parts2, parts3, channels, rc, p3_base, p2_poly, p2_poly_off
-    cdef object p2_rec  # bytes holding the sus2c_part2 records
+    cdef object p2_rec  # uint8 array holding the sus2c_part2 records
     cdef public object d_poly, d_poly_off, e_poly, e_poly_off, dparts, eparts
     cdef public int n_elements, n_channels
 

@@ -1,4 +1,5 @@
-/* Four-lane helpers for the hottest loops of the 3-body kernel.
+/* Four-lane helpers for the hottest loops: the 3-body contraction and the
+ * 2-body bond loop.
  *
  * A cubic B-spline touches four coefficients per leg, so the natural SIMD
  * width is four doubles.  With GCC or Clang the lanes are written with
@@ -123,6 +124,15 @@ static inline int sus2c_basis4_d2(double r, double lo, double inv_h, int n, cons
 #define sus2c_unlikely(x) (x)
 #endif
 
+/* A helper the compiler must inline (its loop set-up folds into the caller's). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SUS2C_ALWAYS_INLINE __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define SUS2C_ALWAYS_INLINE __forceinline
+#else
+#define SUS2C_ALWAYS_INLINE
+#endif
+
 /* The basis of one leg at r: first index *m, values AB[0..3] and
  * r-derivatives AB[4..7]; zero (and *m = 0) at or past hi. */
 static inline int sus2c_leg4(double r, double lo, double hi, double inv_h, int n, const double* tab,
@@ -181,7 +191,7 @@ static inline double sus2c_pair2(double r, const sus2c_part2* P, double* dphi, i
  * energy and virial to acc (energy, virial[6]), per-atom halves to eat and
  * vat (N x 6) when eat != NULL, and flags both atoms of a bond below a
  * part's first knot in below.  one: every pair has exactly one part. */
-static inline __attribute__((always_inline)) void sus2c_pairs2_body(
+static inline SUS2C_ALWAYS_INLINE void sus2c_pairs2_body(
     const sus2c_part2* parts, const int* start, ptrdiff_t nb, const double* bd, const ptrdiff_t* jb,
     const int* pb, ptrdiff_t i, double* f, signed char* below, double* eat, double* vat, double* acc,
     const int per_atom, const int one) {
@@ -357,7 +367,7 @@ static inline sus2c_v4 sus2c_contract4(const double* row, ptrdiff_t sl, ptrdiff_
  * sqrt, 1/r, basis: short independent iterations whose latencies overlap),
  * then the contractions and forces. */
 #ifdef SUS2C_VEC
-static inline __attribute__((always_inline)) int sus2c_energy3_body(
+static inline SUS2C_ALWAYS_INLINE int sus2c_energy3_body(
     const double* C, ptrdiff_t s1, ptrdiff_t s2, double lo, double hi, double inv_h, int n, const double* tab,
     const double* d4, const double* ir, const ptrdiff_t* jl, ptrdiff_t nj, const int* mJ, const double* bJ,
     const int* fJ, const ptrdiff_t* kl, ptrdiff_t nk, const int* mK, const double* bK, const int* fK, int tri,
@@ -459,9 +469,7 @@ static inline __attribute__((always_inline)) int sus2c_energy3_body(
 
 /* Inlined into the kernel (when GCC was left to choose, an unrelated change
  * to the kernel made it a call: 1 % more instructions). */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((always_inline))
-#endif
+SUS2C_ALWAYS_INLINE
 static inline int sus2c_energy3(const double* C, ptrdiff_t s1, ptrdiff_t s2, double lo, double hi, double inv_h,
                                 int n, const double* tab, const double* d4, const double* ir, const ptrdiff_t* jl,
                                 ptrdiff_t nj, const int* mJ, const double* bJ, const int* fJ, const ptrdiff_t* kl,
