@@ -33,7 +33,7 @@ from ..model import Model
 from ..scaling import Scaling
 from ..splines import Spline1D
 from ..terms import EmbeddingSpecific, EmbeddingUniversal
-from .rows import batch_arrays, batches
+from .rows import jacobian_batches
 from .start import PEAK_CUTOFF, first_peaks
 
 DECAYS = (2.0, 5.0, 1.0, 9.0, 3.5, 0.6)  # starting decay rates of the channels' densities (over their range)
@@ -321,20 +321,18 @@ class EmbeddingMap:
         return dth, d_scale, d_s, d_idx, d_fac, d_r0l, e_eps
 
 
-def embedding_jacobian_batches(model, emap, theta, frames, cutoff, threads=1, batch_rows=4096, stress=True):
-    """Yield (batch, J, row_start): ∂(rows)/∂θ_free of the embedding, in the design-row layout."""
+def embedding_jacobian_block(model, emap, theta, threads=1):
+    """``(n_columns, fill)`` of the embedding's free θ for :func:`.rows.jacobian_batches`."""
     compiled, _, _ = compile_layout(model)  # embedding functions unscaled, eps as their scale
     tables = emap.part_tables(compiled, theta)
-    nf = len(emap.free)
-    for batch in batches(frames, batch_rows):
-        arr = batch_arrays(batch, model.elements, cutoff, stress)
-        row_start = arr["row_start"]
-        J = np.zeros((row_start[-1], nf))
-        engine.embedding_theta_design(compiled, *tables, *arr["kernel_args"], J, threads)
-        for k, fr in enumerate(batch):
-            J[row_start[k]] /= len(fr.atoms)  # energy per atom
-        yield batch, J, row_start
+    return len(emap.free), lambda args, J: engine.embedding_theta_design(compiled, *tables, *args, J, threads)
 
 
-__all__ = ["EmbeddingMap", "PEAK_CUTOFF", "embedding_jacobian_batches", "initial_embedding", "record_ranges",
-           "with_rho_max"]
+def embedding_jacobian_batches(model, emap, theta, frames, cutoff, threads=1, batch_rows=4096, stress=True):
+    """Yield (batch, J, row_start): ∂(rows)/∂θ_free of the embedding, in the design-row layout."""
+    return jacobian_batches(frames, model.elements, cutoff, [embedding_jacobian_block(model, emap, theta, threads)],
+                            batch_rows, stress)
+
+
+__all__ = ["EmbeddingMap", "PEAK_CUTOFF", "embedding_jacobian_batches", "embedding_jacobian_block",
+           "initial_embedding", "record_ranges", "with_rho_max"]

@@ -145,6 +145,28 @@ def batch_arrays(batch, elements, cutoff, stress=True):
     return {"kernel_args": kernel_args, "row_start": np.asarray(row_start), "types_list": types}
 
 
+def jacobian_batches(frames, elements, cutoff, blocks, batch_rows=4096, stress=True):
+    """Derivatives of the design rows with respect to outer parameters, a batch at a time.
+
+    ``blocks``: ``[(n_columns, fill)]``; ``fill(kernel_args, J)`` writes its
+    block of derivatives into the zeroed (rows x n_columns) array ``J``.
+    Yields ``(batch, J, row_start)`` with the blocks side by side, in the
+    layout of :func:`design_batches` with the same ``stress`` (energy rows
+    per atom); one neighbour list per batch serves every block."""
+    for batch in batches(frames, batch_rows):
+        arr = batch_arrays(batch, elements, cutoff, stress)
+        row_start = arr["row_start"]
+        parts = []
+        for n, fill in blocks:
+            J = np.zeros((row_start[-1], n))
+            fill(arr["kernel_args"], J)
+            parts.append(J)
+        J = parts[0] if len(parts) == 1 else np.hstack(parts)
+        for k, fr in enumerate(batch):
+            J[row_start[k]] /= len(fr.atoms)  # energy per atom
+        yield batch, J, row_start
+
+
 def batches(frames, batch_rows):
     """Consecutive groups of frames with about ``batch_rows`` design rows each."""
     batch, rows = [], 0

@@ -25,9 +25,9 @@ import numpy as np
 
 from .._kernels import engine
 from ..scaling import Scaling
-from .embedding import EmbeddingMap, embedding_jacobian_batches
+from .embedding import EmbeddingMap, embedding_jacobian_block
 from .layout import Layout
-from .rows import accumulate, batch_arrays, batches, design_batches, targets, wants_stress
+from .rows import accumulate, design_batches, jacobian_batches, targets, wants_stress
 from .settings import FitError
 from .solve import relative_scale, solve_one
 
@@ -161,20 +161,18 @@ def _pad(entries, n):
     return entries + [(-1, 0.0)] * (n - len(entries))
 
 
+def theta_jacobian_block(model, tmap: ThetaMap, theta, threads=1):
+    """``(n_columns, fill)`` of the scaling's free θ for :func:`.rows.jacobian_batches`."""
+    tables = model.compiled()
+    parts = tmap.part_tables(tables, theta)
+    return len(tmap.free), lambda args, J: engine.theta_design(tables, *parts, *args, J, threads)
+
+
 def theta_jacobian_batches(model, tmap: ThetaMap, theta, frames, cutoff, threads=1, batch_rows=4096, stress=True):
     """Yield (batch, J, row_start): ∂(rows)/∂θ_free in the design-row layout
     (the layout of ``rows.design_batches`` with the same ``stress``)."""
-    tables = model.compiled()
-    parts = tmap.part_tables(tables, theta)
-    nf = len(tmap.free)
-    for batch in batches(frames, batch_rows):
-        arr = batch_arrays(batch, model.elements, cutoff, stress)
-        row_start = arr["row_start"]
-        J = np.zeros((row_start[-1], nf))
-        engine.theta_design(tables, *parts, *arr["kernel_args"], J, threads)
-        for k, fr in enumerate(batch):
-            J[row_start[k]] /= len(fr.atoms)  # energy per atom
-        yield batch, J, row_start
+    return jacobian_batches(frames, model.elements, cutoff, [theta_jacobian_block(model, tmap, theta, threads)],
+                            batch_rows, stress)
 
 
 @dataclass
@@ -235,15 +233,12 @@ class OuterParameters:
 
     def jacobian_batches(self, model, theta, frames, cutoff, threads, stress):
         """Yield (batch, J, row_start) with the free columns of both blocks side by side."""
-        gens = []
+        blocks = []
         if self.tmap:
-            gens.append(theta_jacobian_batches(model, self.tmap, theta[: self.ns], frames, cutoff, threads,
-                                               stress=stress))
+            blocks.append(theta_jacobian_block(model, self.tmap, theta[: self.ns], threads))
         if self.emap:
-            gens.append(embedding_jacobian_batches(model, self.emap, theta[self.ns:], frames, cutoff, threads,
-                                                   stress=stress))
-        for parts in zip(*gens):
-            yield parts[0][0], np.hstack([p[1] for p in parts]), parts[0][2]
+            blocks.append(embedding_jacobian_block(model, self.emap, theta[self.ns:], threads))
+        return jacobian_batches(frames, model.elements, cutoff, blocks, stress=stress)
 
 
 def _validation_split(n, fraction, seed):
