@@ -130,3 +130,36 @@ def test_outer_jacobian_with_universal_scaling_and_embedding():
               - np.concatenate([X @ c for _, X, _ in design_batches(layout_at(tn), frames)])) / (2 * h)
         np.testing.assert_allclose(J[:, k], fd, rtol=0, atol=1e-7 * max(1.0, np.abs(fd).max()),
                                    err_msg=outer.names[i])
+
+
+def test_outer_fit_survives_an_element_seen_only_in_its_validation_part():
+    """An element whose structures all fall into the outer fit's held-out part has an
+    all-zero one-body column: the projected Gauss-Newton step solves the singular
+    normal matrix by least squares instead of raising LinAlgError (seen on 120
+    alloy30 structures, where Ca was only in the validation part)."""
+    import os
+    from pathlib import Path
+
+    from sus2c.data import read_frames, split_frames
+    from sus2c.fit.solve import solve_normal
+
+    # the solver itself: exact on a positive-definite matrix, least squares (zero on the
+    # empty column) on a singular one
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4))
+    M, B = X.T @ X, rng.normal(size=(4, 2))
+    np.testing.assert_allclose(solve_normal(M, B), np.linalg.solve(M, B), rtol=1e-10)
+    M[0], M[:, 0] = 0.0, 0.0
+    x = solve_normal(M, B)
+    np.testing.assert_allclose(x[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(M[1:, 1:] @ x[1:], B[1:], rtol=1e-9)
+
+    data = Path(os.environ.get("SUS2C_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if not (data / "alloy30.xyz").exists():
+        pytest.skip(f"alloy30.xyz not found in {data} (set SUS2C_DATA)")
+    train, _ = split_frames(read_frames(data / "alloy30.xyz"), 0.8, seed=0)
+    res = fit(train[:120], FitSettings(mode="universal", scaling="element", cutoff2=5.5, cutoff3=0.0, intervals2=12,
+                                       embedding="universal", embedding_channels=2, scaling_iterations=1, threads=2,
+                                       cv_folds=3), log=lambda *a: None)
+    loss = res.model.metadata["scaling"]["loss"]
+    assert len(loss) == 2 and loss[1] < loss[0]

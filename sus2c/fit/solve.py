@@ -64,6 +64,12 @@ def solve_penalised(M, b, pen, ridge, curvature, scale):
     different grid points run side by side in threads.  It leaves M as it
     was, so the least-squares fallback solves the same matrix."""
     pen.add_to(M, ridge, curvature, scale)
+    return solve_normal(M, b)
+
+
+def solve_normal(M, b):
+    """x with M x = b for a symmetric positive semi-definite M (normal equations):
+    Cholesky, or least squares when M is singular (columns the data cannot tell apart)."""
     try:
         L = np.linalg.cholesky(M)
     except np.linalg.LinAlgError:

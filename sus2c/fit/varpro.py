@@ -29,7 +29,7 @@ from .embedding import EmbeddingMap, embedding_jacobian_block
 from .layout import Layout
 from .rows import accumulate, design_batches, jacobian_batches, targets, wants_stress
 from .settings import FitError
-from .solve import relative_scale, solve_one
+from .solve import relative_scale, solve_normal, solve_one
 
 
 class ThetaMap:
@@ -332,7 +332,7 @@ def optimize_outer(frames, elements, r_min, settings, scaling0, embedding0, ridg
             XtJ += X.T @ Jw
         # Kaufman's projected Gauss-Newton matrix: the part of J the linear
         # coefficients can absorb is removed (J_K = (I - X A^-1 X^T W) J)
-        JtJ = JtJ - XtJ.T @ np.linalg.solve(A_reg, XtJ)
+        JtJ = JtJ - XtJ.T @ solve_normal(A_reg, XtJ)
         JtJ = 0.5 * (JtJ + JtJ.T)
         diag = np.maximum(np.diag(JtJ), 1e-12 * max(np.diag(JtJ).max(), 1e-300))
         # parameters on a bound that the gradient pushes further out stay there
