@@ -107,6 +107,17 @@ def _pair_span(model, a, b):
     return min(p.lo for p in parts), max(p.hi for p in parts)
 
 
+def _draw_universal_curve(ax, u, n):
+    """The universal 2-body curve u(x) with its knots and the zero line; returns (x, u(x))."""
+    x = np.linspace(u.lo, u.hi, int(n))
+    y = u(x)
+    ax.axhline(0.0, color="0.6", lw=0.6, gid="zero")
+    ax.plot(x, y, color="k", lw=1.6, label="u(x)", gid="u")
+    kx = _unique_knots(u)
+    ax.plot(kx, u(kx), ls="none", marker="o", ms=3.5, mfc="none", color="k", label="knots", gid="knots:u")
+    return x, y
+
+
 def _unique_knots(spline):
     return np.unique(spline.knots)
 
@@ -490,12 +501,7 @@ def plot_universal(model, ax=None, rose_fit=True, x_range=None, n=600):
     """
     u = _universal_spline(model)
     fig, ax = _axes(ax)
-    x = np.linspace(u.lo, u.hi, int(n))
-    y = u(x)
-    ax.axhline(0.0, color="0.6", lw=0.6, gid="zero")
-    ax.plot(x, y, color="k", lw=1.6, label="u(x)", gid="u")
-    kx = _unique_knots(u)
-    ax.plot(kx, u(kx), ls="none", marker="o", ms=3.5, mfc="none", color="k", label="knots", gid="knots:u")
+    x, y = _draw_universal_curve(ax, u, n)
     fit = None
     if rose_fit:
         try:
@@ -616,12 +622,7 @@ def plot_coverage(model, frames=None, n=600, threads=1):
     u = model.pair_universal
     fig = Figure(figsize=(5.4, 4.6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, max(1, len(cov))]})
-    x = np.linspace(u.lo, u.hi, int(n))
-    y = u(x)
-    top.axhline(0.0, color="0.6", lw=0.6, gid="zero")
-    top.plot(x, y, color="k", lw=1.6, label="u(x)", gid="u")
-    kx = _unique_knots(u)
-    top.plot(kx, u(kx), ls="none", marker="o", ms=3.5, mfc="none", color="k", label="knots", gid="knots:u")
+    x, y = _draw_universal_curve(top, u, n)
     colors = _group_colors([f"{a}-{b}" for a, b in cov])
     for (a, b), (x_lo, x_hi, _, _, _) in cov.items():
         top.axvspan(x_lo, x_hi, color=colors[f"{a}-{b}"], alpha=0.08, lw=0, gid="covered")
